@@ -1,0 +1,585 @@
+/**
+ * The order component: one XState actor per order under a FIFO queue (seed 003
+ * §6.5), serving the kiosk's commands of protocol/order.ts, journaling every
+ * order, and recovering unfinished orders on start.
+ */
+import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate";
+import type { ActorContext, RunningActor } from "../actor.ts";
+import type { Journal } from "../../journal/journal.ts";
+import { fail, ok, type Result } from "../../protocol/define.ts";
+import type { Order, Pizza } from "../../protocol/entities.ts";
+import * as arm from "../../protocol/arm.ts";
+import * as carousel from "../../protocol/carousel.ts";
+import * as oven from "../../protocol/oven.ts";
+import * as payment from "../../protocol/payment.ts";
+import * as orders from "../../protocol/order.ts";
+import * as supervisor from "../../protocol/supervisor.ts";
+import { alert } from "../../protocol/common.ts";
+import { type CancelBy, type OrderEvent, orderMachine, StepError } from "./order_machine.ts";
+import { type OrderRecord, OrderStore } from "./order_store.ts";
+import { untilDone } from "./steps.ts";
+
+type OrderActor = Actor<typeof orderMachine>;
+type OrderSnapshot = SnapshotFrom<typeof orderMachine>;
+
+/** Handling time around the bake: retrieval, arm moves, door. */
+const handlingMs = 45_000;
+/** At most this many orders in preparation: one at the oven, one being fetched. */
+const maxPreparing = 2;
+
+/** Options of {@linkcode startOrders}. */
+export interface OrdersOptions {
+  journal: Journal;
+}
+
+/** What the supervisor last said about the machine. */
+interface MachineState {
+  status: string;
+  reason: string | null;
+  cashOnly: boolean;
+  maintenance: boolean;
+}
+
+/** Starts the order component; recovers the journal's unfinished orders first. */
+export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningActor {
+  const { bus, clock, random, log } = ctx;
+  const store = new OrderStore(options.journal);
+  const live = new Map<string, OrderActor>();
+  const lastStatus = new Map<string, string>();
+  const unsubscribes: Array<() => void> = [];
+  let machine: MachineState = {
+    status: "OPERATIONAL",
+    reason: null,
+    cashOnly: false,
+    maintenance: false,
+  };
+  let stopped = false;
+  let lastQueue = "";
+
+  const call = async <Q, R>(
+    def: Parameters<typeof bus.request<Q, R>>[0],
+    payload: Q,
+    timeoutMs = 5000,
+  ): Promise<R> => {
+    const r = await bus.request(def, payload, { timeoutMs });
+    if (!r.ok) throw new StepError(r.error);
+    return r.value;
+  };
+  const poll = { clock, pollMs: 1000 };
+
+  const provided = orderMachine.provide({
+    actors: {
+      authorize: fromPromise(({ input }) =>
+        call(payment.authorize, {
+          orderId: input.orderId,
+          amountCents: input.amountCents,
+          method: input.method as "CARD" | "MOBILE_PAY",
+          token: input.token,
+        }, 90_000)
+      ),
+      insertCash: fromPromise(({ input }) => call(payment.insertCash, input)),
+      paymentStatus: fromPromise(async ({ input }) => {
+        const r = await bus.request(payment.status, input, { timeoutMs: 5000 });
+        if (!r.ok && r.error.code === "NOT_FOUND") return null;
+        if (!r.ok) throw new StepError(r.error);
+        return r.value;
+      }),
+      retrieve: fromPromise(async ({ input, signal }) => {
+        await untilDone(() => bus.request(carousel.retrieve, input), (r) => r.status === "DONE", {
+          ...poll,
+          what: "retrieval from storage",
+          deadlineMs: 120_000,
+          signal,
+        });
+      }),
+      loadOven: fromPromise(async ({ input, signal }) => {
+        const where = await untilDone(() => bus.request(arm.status, {}), () => true, {
+          ...poll,
+          what: "arm status",
+          deadlineMs: 60_000,
+          signal,
+        });
+        const moveTo = (from: arm.ArmPosition, to: arm.ArmPosition) =>
+          untilDone(
+            () => bus.request(arm.move, { orderId: input.orderId, from, to }),
+            (r) => r.status === "DONE",
+            { ...poll, what: `arm move to ${to}`, deadlineMs: 90_000, signal },
+          );
+        if (where.position !== "STORAGE") await moveTo(where.position, "STORAGE");
+        await moveTo("STORAGE", "OVEN");
+      }),
+      cook: fromPromise(({ input, signal }) =>
+        untilDone(
+          async () => {
+            const r = await bus.request(oven.cook, input);
+            if (r.ok && r.value.status === "ERROR") {
+              return fail("FAULT", "the oven ended the cooking session with an error");
+            }
+            return r;
+          },
+          (s) => s.status === "COMPLETE",
+          { ...poll, what: "cooking", deadlineMs: input.cookTimeMs + 20 * 60_000, signal },
+        )
+      ),
+      unload: fromPromise(async ({ input, signal }) => {
+        await untilDone(
+          () => bus.request(arm.move, { orderId: input.orderId, from: "OVEN", to: "PICKUP" }),
+          (r) => r.status === "DONE",
+          { ...poll, what: "arm move to pickup", deadlineMs: 90_000, signal },
+        );
+      }),
+      openDoor: fromPromise(async ({ input }) => {
+        await call(arm.openDoor, input);
+      }),
+      settle: fromPromise(({ input, signal }) =>
+        untilDone(() => bus.request(payment.settle, input), () => true, {
+          ...poll,
+          what: "payment capture",
+          deadlineMs: 60_000,
+          signal,
+        })
+      ),
+      refund: fromPromise(async ({ input, signal }) => {
+        const retrying = <R>(what: string, attempt: () => Promise<Result<R>>) =>
+          untilDone(attempt, () => true, { ...poll, what, deadlineMs: 60_000, signal });
+        if (input.stage === "preparing") {
+          await retrying("oven abort", () => bus.request(oven.abort, { orderId: input.orderId }));
+        }
+        await retrying(
+          "release of the reservation",
+          () => bus.request(carousel.release, { orderId: input.orderId }),
+        );
+        const current = await retrying("payment status", async () => {
+          const r = await bus.request(payment.status, { orderId: input.orderId });
+          return !r.ok && r.error.code === "NOT_FOUND" ? ok(null) : r;
+        });
+        if (current === null || current.status === "FAILED") return null;
+        return retrying(
+          "refund",
+          () => bus.request(payment.refund, { orderId: input.orderId, reason: input.reason }),
+        );
+      }),
+    },
+    actions: {
+      persist: ({ context }) => store.save(context.record, clock.now()),
+      alert: ({ context }, params) => {
+        bus.publish(alert.order, {
+          alertId: random.uuid(),
+          type: params.type,
+          severity: "WARNING",
+          message: params.message,
+          resolved: false,
+          createdAt: clock.now(),
+          resolvedAt: null,
+          orderId: context.record.order.orderId,
+        }, context.record.order.orderId);
+      },
+    },
+  });
+
+  // -- views ---------------------------------------------------------------
+
+  const queueOrder = () =>
+    [...live.values()]
+      .map((a) => a.getSnapshot())
+      .filter((s) => s.matches("paid") || s.matches("preparing"))
+      .sort((a, b) =>
+        (a.context.record.paidAt ?? 0) - (b.context.record.paidAt ?? 0) ||
+        a.context.record.order.placedAt - b.context.record.order.placedAt
+      );
+
+  const cycleMs = (pizza: Pizza) => pizza.cookingTimeMs + handlingMs;
+
+  const estimateReadyAt = (s: OrderSnapshot): number | null => {
+    const status = s.context.record.order.status;
+    if (status === "READY") return s.context.record.order.readyAt;
+    if (
+      !["PENDING", "PAYMENT_PROCESSING", "PAYMENT_PENDING", "PAID", "PREPARING"].includes(status)
+    ) {
+      return null;
+    }
+    const queue = queueOrder();
+    const index = queue.findIndex((q) =>
+      q.context.record.order.orderId === s.context.record.order.orderId
+    );
+    const ahead = index === -1 ? queue : queue.slice(0, index);
+    return clock.now() + ahead.reduce((sum, q) => sum + cycleMs(q.context.record.pizza), 0) +
+      cycleMs(s.context.record.pizza);
+  };
+
+  const view = (s: OrderSnapshot): orders.OrderView => {
+    const index = queueOrder().findIndex((q) =>
+      q.context.record.order.orderId === s.context.record.order.orderId
+    );
+    return {
+      ...s.context.record.order,
+      queuePosition: index === -1 ? null : index + 1,
+      estimatedReadyAt: estimateReadyAt(s),
+      pickupLocked: s.context.record.locked,
+      payment: s.context.payment,
+    };
+  };
+
+  const recordView = (record: OrderRecord): orders.OrderView => ({
+    ...record.order,
+    queuePosition: null,
+    estimatedReadyAt: null,
+    pickupLocked: record.locked,
+    payment: null,
+  });
+
+  // -- scheduling ----------------------------------------------------------
+
+  let rescheduleQueued = false;
+  const reschedule = () => {
+    if (rescheduleQueued || stopped) return;
+    rescheduleQueued = true;
+    queueMicrotask(() => {
+      rescheduleQueued = false;
+      if (stopped) return;
+      const snaps = queueOrder();
+      const readyCount = [...live.values()].filter((a) => a.getSnapshot().matches("ready")).length;
+      const atOven = snaps.some((s) =>
+        ["loading", "cooking", "awaitingBay", "unloading"].some((st) =>
+          s.matches({ preparing: st as "loading" })
+        )
+      );
+      const bays = ctx.config.pickupBays;
+      const send = (s: OrderSnapshot, event: OrderEvent) =>
+        live.get(s.context.record.order.orderId)?.send(event);
+      const waitingBay = snaps.find((s) => s.matches({ preparing: "awaitingBay" }));
+      if (waitingBay && readyCount < bays) send(waitingBay, { type: "BAY_GRANTED" });
+      const waitingOven = snaps.find((s) => s.matches({ preparing: "awaitingOven" }));
+      if (waitingOven && !atOven && readyCount < bays) send(waitingOven, { type: "OVEN_GRANTED" });
+      let preparing = snaps.filter((s) => s.matches("preparing")).length;
+      for (const s of snaps) {
+        if (preparing >= maxPreparing) break;
+        if (s.matches("paid")) {
+          send(s, { type: "START" });
+          preparing++;
+        }
+      }
+      const queueIds = queueOrder().map((s) => s.context.record.order.orderId);
+      const key = queueIds.join(",");
+      if (key !== lastQueue) {
+        lastQueue = key;
+        bus.publish(orders.queue, { length: queueIds.length, orderIds: queueIds });
+      }
+    });
+  };
+
+  const spawn = (record: OrderRecord, readyTimeoutMs?: number): OrderActor => {
+    const orderId = record.order.orderId;
+    const actor = createActor(provided, {
+      clock,
+      input: {
+        record,
+        now: () => clock.now(),
+        ...(readyTimeoutMs !== undefined ? { readyTimeoutMs } : {}),
+      },
+    });
+    live.set(orderId, actor);
+    actor.subscribe({
+      next: (s) => {
+        const status = s.context.record.order.status;
+        if (lastStatus.get(orderId) !== status) {
+          lastStatus.set(orderId, status);
+          bus.publish(orders.updated, { order: view(s) }, orderId);
+          log.log("info", "order status", {
+            orderId,
+            status,
+            reason: s.context.record.order.reason,
+          });
+        }
+        if (s.status === "done") {
+          live.delete(orderId);
+          lastStatus.delete(orderId);
+        }
+        reschedule();
+      },
+      error: (err) => log.log("error", "order actor failed", { orderId, err: String(err) }),
+    });
+    actor.start();
+    return actor;
+  };
+
+  /** Resolves once `actor` leaves every state in `busy`. */
+  const settled = (actor: OrderActor, busy: string[]): Promise<OrderSnapshot> =>
+    new Promise((resolve) => {
+      const check = (s: OrderSnapshot) => !busy.some((b) => s.matches(b as "paying"));
+      const now = actor.getSnapshot();
+      if (check(now)) return resolve(now);
+      const sub = actor.subscribe((s) => {
+        if (check(s) || s.status !== "active") {
+          sub.unsubscribe();
+          resolve(s);
+        }
+      });
+    });
+
+  const settledIn = (actor: OrderActor, path: { ready: "opening" }) =>
+    new Promise<OrderSnapshot>((resolve) => {
+      const now = actor.getSnapshot();
+      if (!now.matches(path)) return resolve(now);
+      const sub = actor.subscribe((s) => {
+        if (!s.matches(path)) {
+          sub.unsubscribe();
+          resolve(s);
+        }
+      });
+    });
+
+  const notFound = (orderId: string) => fail<never>("NOT_FOUND", `Order "${orderId}" not found`);
+
+  const ended = (orderId: string): Result<never> | null => {
+    const record = store.get(orderId);
+    if (!record) return notFound(orderId);
+    return fail("CONFLICT", `Order "${orderId}" is already ${record.order.status}`);
+  };
+
+  const refusal = (): string | null => {
+    if (machine.maintenance) {
+      return `Machine is in maintenance mode${
+        machine.reason ? ` (${machine.reason})` : ""
+      }: not taking orders`;
+    }
+    if (machine.status === "ERROR") {
+      return `Machine is out of service${
+        machine.reason ? ` (${machine.reason})` : ""
+      }: not taking orders`;
+    }
+    return null;
+  };
+
+  const activeCodes = () =>
+    new Set([...live.values()].map((a) => a.getSnapshot().context.record.order.pickupCode));
+
+  // -- commands ------------------------------------------------------------
+
+  unsubscribes.push(bus.serve(orders.menu, async () => {
+    const inv = await bus.request(carousel.inventory, {}, { timeoutMs: 1500 });
+    const refused = refusal() !== null;
+    return ok({
+      pizzas: ctx.config.menu.map((p) => ({
+        ...p,
+        available: !refused && inv.ok && !inv.value.salesStopped &&
+          (inv.value.available[p.pizzaId] ?? 0) > 0,
+      })),
+    });
+  }));
+
+  unsubscribes.push(bus.serve(orders.create, async (req) => {
+    const refused = refusal();
+    if (refused) return fail("CONFLICT", refused);
+    const pizza = ctx.config.menu.find((p) => p.pizzaId === req.pizzaId);
+    if (!pizza) return fail("NOT_FOUND", `Pizza "${req.pizzaId}" is not on the menu`);
+    const orderId = random.uuid();
+    const reserved = await bus.request(carousel.reserve, { orderId, pizzaId: pizza.pizzaId });
+    if (!reserved.ok) {
+      return reserved.error.code === "CONFLICT"
+        ? fail("CONFLICT", `${pizza.name} is not available: ${reserved.error.message}`)
+        : reserved;
+    }
+    const codes = activeCodes();
+    let pickupCode: string;
+    do pickupCode = String(random.int(0, 9999)).padStart(4, "0"); while (codes.has(pickupCode));
+    const order: Order = {
+      orderId,
+      machineId: bus.machineId,
+      pizzaId: pizza.pizzaId,
+      status: "PENDING",
+      ...(req.customerEmail ? { customerEmail: req.customerEmail } : {}),
+      totalAmountCents: pizza.priceCents,
+      placedAt: clock.now(),
+      readyAt: null,
+      dispensedAt: null,
+      pickupCode,
+    };
+    const record: OrderRecord = {
+      order,
+      pizza,
+      stage: "pending",
+      wrongCodes: 0,
+      locked: false,
+      paidAt: null,
+    };
+    store.save(record, clock.now());
+    const actor = spawn(record);
+    return ok({
+      orderId,
+      totalAmountCents: pizza.priceCents,
+      estimatedTimeMs: Math.max(0, (estimateReadyAt(actor.getSnapshot()) ?? 0) - clock.now()),
+      pickupCode,
+    });
+  }));
+
+  unsubscribes.push(bus.serve(orders.pay, async (req) => {
+    const actor = live.get(req.orderId);
+    if (!actor) return ended(req.orderId) ?? notFound(req.orderId);
+    const s = actor.getSnapshot();
+    if (!s.matches("pending")) {
+      return fail(
+        "CONFLICT",
+        `Order "${req.orderId}" cannot be paid now: it is ${s.context.record.order.status}`,
+      );
+    }
+    const details = req.paymentDetails;
+    const cashStarted = s.context.payment?.method === "CASH" && s.context.payment.insertedCents > 0;
+    if (req.method === "CASH") {
+      if (!("denominationCents" in details)) {
+        return fail("BAD_REQUEST", "paymentDetails.denominationCents: required for CASH");
+      }
+      actor.send({ type: "INSERT_CASH", denominationCents: details.denominationCents });
+    } else {
+      if (!("token" in details)) {
+        return fail("BAD_REQUEST", `paymentDetails.token: required for ${req.method}`);
+      }
+      if (cashStarted) {
+        return fail(
+          "CONFLICT",
+          "Cash payment in progress: insert the rest or cancel to get it back",
+        );
+      }
+      if (machine.cashOnly) return fail("CONFLICT", "Card reader offline: cash only");
+      actor.send({ type: "PAY", method: req.method, token: details.token });
+    }
+    const after = await settled(actor, ["paying", "insertingCash"]);
+    const { lastError, payment: paid } = after.context;
+    if (lastError && lastError.message !== "Payment declined") {
+      return { ok: false, error: lastError };
+    }
+    if (!paid) return fail("INTERNAL", "Payment finished without a result");
+    return ok(paid);
+  }));
+
+  unsubscribes.push(bus.serve(orders.get, (req) => {
+    const actor = live.get(req.orderId);
+    if (actor) return ok(view(actor.getSnapshot()));
+    const record = store.get(req.orderId);
+    return record ? ok(recordView(record)) : notFound(req.orderId);
+  }));
+
+  unsubscribes.push(
+    bus.serve(
+      orders.list,
+      () => ok({ orders: [...live.values()].map((a) => view(a.getSnapshot())) }),
+    ),
+  );
+
+  unsubscribes.push(bus.serve(orders.pickup, async (req) => {
+    const actor = live.get(req.orderId);
+    if (!actor) return ended(req.orderId) ?? notFound(req.orderId);
+    const s = actor.getSnapshot();
+    if (!s.matches("ready")) {
+      return fail(
+        "CONFLICT",
+        `Order "${req.orderId}" is not ready for pickup: it is ${s.context.record.order.status}`,
+      );
+    }
+    if (!s.matches({ ready: "waiting" })) {
+      return fail("CONFLICT", "The pickup door is already open");
+    }
+    actor.send({ type: "PICKUP_CODE", code: req.pickupCode });
+    const after = await settledIn(actor, { ready: "opening" });
+    return ok(
+      after.context.pickupResult ?? { success: false, message: "No result", attemptsLeft: 0 },
+    );
+  }));
+
+  unsubscribes.push(bus.serve(orders.cancel, (req) => {
+    const actor = live.get(req.orderId);
+    if (!actor) return ended(req.orderId) ?? notFound(req.orderId);
+    const s = actor.getSnapshot();
+    const customerMay = ["pending", "paying", "paymentPending", "paid"].some((st) =>
+      s.matches(st as "paid")
+    );
+    if (req.by === "CUSTOMER" && !customerMay) {
+      return fail(
+        "CONFLICT",
+        `Order "${req.orderId}" cannot be cancelled by the customer once it is ${s.context.record.order.status}: ask staff`,
+      );
+    }
+    if (s.matches("dispensed") || s.matches("refunding")) {
+      return fail(
+        "CONFLICT",
+        `Order "${req.orderId}" is already ${
+          s.matches("dispensed") ? "DISPENSED" : "being refunded"
+        }`,
+      );
+    }
+    actor.send({ type: "CANCEL", reason: req.reason, by: req.by as CancelBy });
+    const after = actor.getSnapshot();
+    return ok({
+      success: true,
+      refundInitiated: (after.context.payment?.status ?? "FAILED") !== "FAILED" ||
+        (after.context.payment?.insertedCents ?? 0) > 0,
+      order: view(after),
+    });
+  }));
+
+  unsubscribes.push(bus.serve(orders.dispense, async (req) => {
+    const actor = live.get(req.orderId);
+    if (!actor) return ended(req.orderId) ?? notFound(req.orderId);
+    if (!actor.getSnapshot().matches({ ready: "waiting" })) {
+      return fail(
+        "CONFLICT",
+        `Order "${req.orderId}" is not waiting in the pickup area: it is ${actor.getSnapshot().context.record.order.status}`,
+      );
+    }
+    actor.send({ type: "OPEN_DOOR" });
+    const after = await settledIn(actor, { ready: "opening" });
+    const result = after.context.pickupResult;
+    return ok({ success: result?.success ?? false, message: result?.message ?? "No result" });
+  }));
+
+  // -- events --------------------------------------------------------------
+
+  unsubscribes.push(bus.subscribe(arm.taken, bus.machineId, (msg) => {
+    live.get(msg.orderId)?.send({ type: "TAKEN" });
+  }));
+  unsubscribes.push(bus.subscribe(arm.door, bus.machineId, (msg) => {
+    if (!msg.open && msg.orderId) live.get(msg.orderId)?.send({ type: "DOOR_CLOSED" });
+  }));
+  unsubscribes.push(bus.subscribe(supervisor.machine, bus.machineId, (msg) => {
+    machine = {
+      status: msg.status,
+      reason: msg.reason,
+      cashOnly: msg.cashOnly,
+      maintenance: msg.maintenance,
+    };
+  }));
+  void bus.request(supervisor.status, {}, { timeoutMs: 2000 }).then((r) => {
+    if (r.ok) {
+      machine = {
+        status: r.value.status,
+        reason: r.value.reason,
+        cashOnly: r.value.cashOnly,
+        maintenance: r.value.maintenance,
+      };
+    }
+  });
+
+  // -- recovery ------------------------------------------------------------
+
+  for (const record of store.unfinished()) {
+    const readyAt = record.order.readyAt;
+    const readyLeft = readyAt === null
+      ? undefined
+      : Math.max(0, readyAt + 30 * 60_000 - clock.now());
+    log.log("info", "recovering order", { orderId: record.order.orderId, stage: record.stage });
+    spawn(record, readyLeft);
+  }
+  reschedule();
+
+  return {
+    state: () => `serving(${live.size})`,
+    alive: () => !stopped,
+    stop() {
+      stopped = true;
+      for (const u of unsubscribes) u();
+      for (const a of live.values()) a.stop();
+      live.clear();
+      return Promise.resolve();
+    },
+  };
+}

@@ -13,6 +13,8 @@ export interface NatsBusOptions {
   name?: string;
   /** How long the first connect may take, in wall ms (default 2000). */
   connectTimeoutMs?: number;
+  /** Least wall time a request waits for its reply (default 250). */
+  minWallTimeoutMs?: number;
 }
 
 /** A `Bus` over NATS, with its connection for JetStream users. */
@@ -46,8 +48,12 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<NatsBus> 
   })().catch(() => {});
   let closed = false;
   // A request's deadline runs on our clock; NATS's own timeout only backstops it
-  // so that the client's pending-reply table is bounded.
+  // so that the client's pending-reply table is bounded. At high clock speeds a
+  // deadline of a few clock seconds is a few wall milliseconds, less than a
+  // loaded machine may need for a round trip: deadlines never go below
+  // `minWallTimeoutMs` of wall time.
   const speed = Math.max(1, options.clock.speed ?? 1);
+  const minWallTimeoutMs = options.minWallTimeoutMs ?? 250;
   return {
     nc,
     publish(subject, data) {
@@ -70,12 +76,13 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<NatsBus> 
     },
     request(subject, data, timeoutMs) {
       if (closed) return Promise.reject(new BusClosedError());
+      const deadlineMs = Math.max(timeoutMs, minWallTimeoutMs * speed);
       return new Promise((resolve, reject) => {
         const timer = clock.setTimeout(
           () => reject(new BusTimeoutError(subject, timeoutMs)),
-          timeoutMs,
+          deadlineMs,
         );
-        nc.request(subject, data, { timeout: Math.ceil(timeoutMs / speed) + 1000 }).then(
+        nc.request(subject, data, { timeout: Math.ceil(deadlineMs / speed) + 1000 }).then(
           (msg) => {
             clock.clearTimeout(timer);
             resolve(msg.data);

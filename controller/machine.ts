@@ -13,6 +13,8 @@ import { createCryptoRandom } from "../random/random.ts";
 import { type Journal, openJournal } from "../journal/journal.ts";
 import type { ActorContext } from "../actors/actor.ts";
 import type { MachineConfig } from "../protocol/config.ts";
+import type { RestockLine } from "../protocol/carousel.ts";
+import type { z } from "zod";
 import { SimPlant } from "../hardware/sim/plant.ts";
 import { servePlant } from "../hardware/sim/plant_server.ts";
 import { createSimOven, type SimOven } from "../hardware/sim/oven.ts";
@@ -39,6 +41,8 @@ export interface MachineOptions {
   logSink?: LogSink;
   /** Clock ms the simulated gateway takes per answer. */
   gatewayLatencyMs?: number;
+  /** What a new carousel is loaded with (default: every slot, five days' shelf life). */
+  initialStock?: z.infer<typeof RestockLine>[];
 }
 
 /** A running controller process. */
@@ -126,7 +130,7 @@ export async function startMachine(
   }
   if (oven) specs.push({ component: "oven", start: () => startOven(ctx("oven"), oven!.driver) });
   if (carousel) {
-    const initialStock = fullStock(config, clock.now());
+    const initialStock = options.initialStock ?? fullStock(config, clock.now());
     specs.push({
       component: "carousel",
       start: () => startCarousel(ctx("carousel"), carousel!.driver, { journal, initialStock }),

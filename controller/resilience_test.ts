@@ -1,0 +1,172 @@
+/**
+ * Fault tests of the controller: killed mid-order and started again, and its
+ * nats-server restarted mid-order. Both use servers and processes of their own.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { openJournal } from "../journal/journal.ts";
+import { openSimLedger } from "../hardware/sim/payment.ts";
+import { freePort, sharedNatsUrl, startPrivateNats, waitFor } from "../testing/nats.ts";
+import { startTestMachine, testTechToken } from "../testing/machine.ts";
+
+const mainTs = new URL("./main.ts", import.meta.url).pathname;
+
+/** A controller in a child process, as `deno task start` runs it. */
+async function spawnController(env: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", mainTs, "--speed", "200"],
+    env,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const base = `http://127.0.0.1:${env.PORT}`;
+  await waitFor("the controller's API", async () => {
+    try {
+      const r = await fetch(`${base}/health`);
+      await r.body?.cancel();
+      return r.ok ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  }, 30_000);
+  return {
+    base,
+    async kill() {
+      child.kill("SIGKILL");
+      await child.status;
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function json(res: Response) {
+  return await res.json() as Record<string, unknown>;
+}
+
+async function post(base: string, path: string, body: unknown) {
+  return json(
+    await fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+  );
+}
+
+async function statusOf(base: string, orderId: string): Promise<string | undefined> {
+  try {
+    return String((await json(await fetch(`${base}/api/v1/order/${orderId}/status`))).status);
+  } catch {
+    return undefined;
+  }
+}
+
+Deno.test("resilience: a controller killed mid-order finishes or refunds it, charging once", async (t) => {
+  const dataDir = await Deno.makeTempDir({ prefix: "fornax-crash-" });
+  const machineId = `t-${crypto.randomUUID().slice(0, 8)}`;
+  const env = {
+    NATS_URL: sharedNatsUrl,
+    MACHINE_ID: machineId,
+    PORT: String(freePort()),
+    TECH_TOKEN: testTechToken,
+    FORNAX_DATA: dataDir,
+  };
+  const ledger = () => openSimLedger(openJournal(join(dataDir, machineId, "gateway.db")));
+  try {
+    await t.step(
+      "killed while preparing → REFUNDED, authorization voided once, never captured",
+      async () => {
+        let c = await spawnController(env);
+        const o = await post(c.base, `/api/v1/machine/${machineId}/order`, {
+          pizzaId: "margherita",
+        });
+        const orderId = String(o.orderId);
+        const paid = await post(c.base, `/api/v1/order/${orderId}/payment`, {
+          method: "CARD",
+          paymentDetails: { token: "tok_visa" },
+        });
+        assert.equal(paid.status, "AUTHORIZED");
+        await waitFor(
+          "PREPARING",
+          async () => (await statusOf(c.base, orderId)) === "PREPARING" || undefined,
+        );
+        await c.kill();
+        c = await spawnController(env);
+        await waitFor(
+          "REFUNDED",
+          async () => (await statusOf(c.base, orderId)) === "REFUNDED" || undefined,
+          30_000,
+        );
+        await c.stop();
+        const l = ledger();
+        assert.equal(l.authorizations(orderId).length, 1);
+        assert.equal(l.voids(orderId).length, 1);
+        assert.equal(l.captures(orderId).length, 0);
+      },
+    );
+    await t.step("killed while READY → collected after restart, captured once", async () => {
+      let c = await spawnController(env);
+      const o = await post(c.base, `/api/v1/machine/${machineId}/order`, { pizzaId: "veggie" });
+      const orderId = String(o.orderId);
+      await post(c.base, `/api/v1/order/${orderId}/payment`, {
+        method: "CARD",
+        paymentDetails: { token: "tok_visa" },
+      });
+      await waitFor(
+        "READY",
+        async () => (await statusOf(c.base, orderId)) === "READY" || undefined,
+        60_000,
+      );
+      await c.kill();
+      c = await spawnController(env);
+      await waitFor(
+        "READY again",
+        async () => (await statusOf(c.base, orderId)) === "READY" || undefined,
+      );
+      const pickup = await post(c.base, `/api/v1/order/${orderId}/pickup`, {
+        pickupCode: o.pickupCode,
+      });
+      assert.equal(pickup.success, true, JSON.stringify(pickup));
+      await waitFor(
+        "DISPENSED",
+        async () => (await statusOf(c.base, orderId)) === "DISPENSED" || undefined,
+      );
+      await waitFor("capture", () => ledger().captures(orderId).length === 1 || undefined);
+      await c.stop();
+      assert.equal(ledger().captures(orderId).length, 1);
+      assert.equal(ledger().voids(orderId).length, 0);
+    });
+  } finally {
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("resilience: an order finishes across a restart of its nats-server", async () => {
+  const nats = await startPrivateNats();
+  const m = await startTestMachine({ natsUrl: nats.url, speed: 200 });
+  try {
+    const o = await m.http("POST", "/api/v1/machine/{m}/order", { pizzaId: "margherita" });
+    const orderId = String(o.body.orderId);
+    await m.http("POST", `/api/v1/order/${orderId}/payment`, {
+      method: "CARD",
+      paymentDetails: { token: "tok_visa" },
+    });
+    await m.waitStatus(orderId, "PREPARING");
+    await nats.stop();
+    await new Promise((r) => setTimeout(r, 1000));
+    await nats.start();
+    await m.waitStatus(orderId, "READY", 60_000);
+    const pickup = await m.http("POST", `/api/v1/order/${orderId}/pickup`, {
+      pickupCode: o.body.pickupCode,
+    });
+    assert.equal(pickup.body.success, true);
+    await m.waitStatus(orderId, "DISPENSED");
+    await waitFor("capture", () => m.payment!.ledger.captures(orderId).length === 1 || undefined);
+  } finally {
+    await m.dispose();
+    await nats.dispose();
+  }
+});

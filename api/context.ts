@@ -1,0 +1,86 @@
+/**
+ * What every sub-app of the machine API shares: its dependencies, the bus
+ * deadlines, the path parameters, and the guard that keeps other machines'
+ * ids out.
+ */
+import type { MiddlewareHandler } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import type { Clock } from "../clock/clock.ts";
+import type { TypedBus } from "../bus/typed_bus.ts";
+import type { Logger } from "../log/log.ts";
+import { type CommandDef, OrderId } from "../protocol/define.ts";
+import { errorHandler, errorResponse, notFoundHandler, validationHook } from "./errors.ts";
+
+/** What the machine API needs. */
+export interface ApiDeps {
+  /** A bus of this machine (`bus.machineId === machineId`). */
+  bus: TypedBus;
+  clock: Clock;
+  machineId: string;
+  /** The technician's bearer token for the control routes. */
+  techToken: string;
+  log: Logger;
+}
+
+/** Deadline of an ordinary bus request, in clock ms. */
+export const commandTimeoutMs = 5_000;
+
+/**
+ * Deadline of a payment, in clock ms: the reply waits for the gateway's
+ * outcome, and the payment retry policy alone can take ~35 s.
+ */
+export const payTimeoutMs = 60_000;
+
+/** `{machineId}` in a path: any string; one that is not ours is a 404, not a 400. */
+export const MachineParams = z.object({ machineId: z.string() });
+
+/** `{orderId}` in a path. */
+export const OrderParams = z.object({ orderId: OrderId });
+
+/**
+ * Middleware that answers 404 for a `machineId` path parameter other than
+ * ours, before the body is even read.
+ */
+export function ourMachine(machineId: string): MiddlewareHandler {
+  return async (c, next) => {
+    const given = c.req.param("machineId");
+    if (given !== machineId) {
+      return errorResponse(c, "NOT_FOUND", `Machine "${given}" is not this machine`);
+    }
+    await next();
+  };
+}
+
+/** A sub-app with the API's one validation hook and error handling. */
+export function createSubApp(log: Logger): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  app.onError(errorHandler(log));
+  app.notFound(notFoundHandler);
+  return app;
+}
+
+/**
+ * The schema of some request fields of a bus command, taken from the command
+ * itself so an HTTP body is validated exactly as the bus will validate it.
+ *
+ * @throws {TypeError} When the command's request is not an object schema.
+ */
+export function fieldsOf<Q, K extends keyof Q & string>(
+  def: CommandDef<Q, unknown>,
+  keys: readonly K[],
+): z.ZodType<Pick<Q, K>> {
+  const request: unknown = def.request;
+  if (!(request instanceof z.ZodObject)) {
+    throw new TypeError(`Request of "${def.component}.${def.verb}" is not an object schema`);
+  }
+  const shape: Record<string, z.ZodType> = {};
+  for (const key of keys) {
+    const field: unknown = request.shape[key];
+    if (!(field instanceof z.ZodType)) {
+      throw new TypeError(`Request of "${def.component}.${def.verb}" has no field "${key}"`);
+    }
+    shape[key] = field;
+  }
+  return z.object(shape) as unknown as z.ZodType<Pick<Q, K>>;
+}

@@ -1,0 +1,222 @@
+/**
+ * The supervisor actor's host: binds the supervisor machine to the bus. It
+ * hears every component's heartbeats, alerts and faults, serves
+ * `protocol/supervisor.ts`, and publishes `machine` on every change and every
+ * 5 s so that an actor started later learns the machine's status.
+ */
+import { createActor } from "xstate";
+import { every } from "../../clock/clock.ts";
+import type { Unsubscribe } from "../../bus/bus.ts";
+import { type ActorContext, type RunningActor, stateString } from "../actor.ts";
+import { Component, type EventDef, fail, ok } from "../../protocol/define.ts";
+import { alert as alertOf, heartbeat } from "../../protocol/common.ts";
+import * as arm from "../../protocol/arm.ts";
+import * as oven from "../../protocol/oven.ts";
+import * as payment from "../../protocol/payment.ts";
+import * as safety from "../../protocol/safety.ts";
+import * as supervisor from "../../protocol/supervisor.ts";
+import { findAlert } from "./alert_book.ts";
+import { supervisorEffects } from "./effects.ts";
+import {
+  machineView,
+  type SupervisorEvent,
+  supervisorMachine,
+  supervisorStatus,
+} from "./machine.ts";
+
+export { decideRestart, defaultRestartIntensity } from "./restart_intensity.ts";
+export type { RestartDecision, RestartIntensity } from "./restart_intensity.ts";
+export { machineView, supervisorMachine } from "./machine.ts";
+
+/** Options of {@linkcode startSupervisor}. */
+export interface SupervisorOptions {
+  /** A component silent for longer than this (clock ms) has failed; default 3000. */
+  heartbeatTimeoutMs?: number;
+}
+
+/** What the oven's and the arm's fault events share. */
+type OrderFault = { code: string; message: string; activeOrderId: string | null };
+
+/** How often `machine` is published even without a change, in clock ms. */
+export const machineRepublishMs = 5_000;
+
+/**
+ * Starts the supervisor on `ctx`'s bus: watches components, restarts failed
+ * ones (at most 3 times in 60 s each), aborts orders stranded by faults or a
+ * safety trip, ranks the machine's status and collects alerts.
+ *
+ * @throws {RangeError} When `heartbeatTimeoutMs` is not a positive number.
+ * @example
+ * ```ts
+ * const sup = startSupervisor(ctx);
+ * // ... later
+ * await sup.stop();
+ * ```
+ */
+export function startSupervisor(
+  ctx: ActorContext,
+  options: SupervisorOptions = {},
+): RunningActor {
+  const heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 3_000;
+  if (!Number.isFinite(heartbeatTimeoutMs) || heartbeatTimeoutMs <= 0) {
+    throw new RangeError(
+      `Supervisor heartbeatTimeoutMs must be a positive number, got "${heartbeatTimeoutMs}"`,
+    );
+  }
+  const { bus, clock } = ctx;
+  const log = ctx.log.child("supervisor");
+  const actor = createActor(
+    supervisorMachine.provide({ actors: supervisorEffects({ ...ctx, log }) }),
+    {
+      clock,
+      input: {
+        machineId: bus.machineId,
+        idPrefix: `sup-${ctx.random.uuid().slice(0, 8)}`,
+        heartbeatTimeoutMs,
+      },
+    },
+  );
+
+  let running = true;
+  let lastView = "";
+  const publishView = (always: boolean) => {
+    if (!running) return;
+    const view = machineView(actor.getSnapshot());
+    const key = JSON.stringify(view);
+    if (!always && key === lastView) return;
+    if (key !== lastView) log.log("info", "machine status", { ...view });
+    lastView = key;
+    bus.publish(supervisor.machine, view);
+  };
+
+  actor.subscribe({
+    next: () => publishView(false),
+    error: (err) => {
+      running = false;
+      log.log("error", "supervisor machine failed", { err: String(err) });
+    },
+  });
+  actor.on("alert", ({ alert }) => {
+    const { machineId: _, ...payload } = alert;
+    bus.publish(alertOf.supervisor, payload, alert.orderId);
+  });
+  actor.on("notice", ({ level, msg, fields }) => log.log(level, msg, fields));
+
+  const send = (event: SupervisorEvent) => {
+    if (!running) return;
+    actor.send(event);
+  };
+  const now = () => clock.now();
+  // An event beats a start-up probe: the probe's answer may be older.
+  const heard = { safety: false, reader: false };
+
+  const subs: Unsubscribe[] = [];
+  const mine = bus.machineId;
+  for (const component of Component.options) {
+    subs.push(bus.subscribe(heartbeat[component], mine, (msg) =>
+      send({
+        type: "HEARTBEAT",
+        // The subject names the component; a payload claiming another is not trusted.
+        component,
+        state: msg.state,
+        alive: msg.alive,
+        restarts: msg.restarts,
+        nowMs: now(),
+      })));
+    // Our own alerts come back on alert.supervisor; they are already in the book.
+    if (component === "supervisor") continue;
+    subs.push(bus.subscribe(alertOf[component], mine, (msg) =>
+      send({
+        type: "ALERT_IN",
+        component,
+        alert: {
+          alertId: msg.alertId,
+          type: msg.type,
+          severity: msg.severity,
+          message: msg.message,
+          resolved: msg.resolved,
+          createdAt: msg.createdAt,
+          resolvedAt: msg.resolvedAt,
+          ...(msg.orderId ? { orderId: msg.orderId } : {}),
+        },
+      })));
+  }
+  const watchFaults = <P extends OrderFault>(component: Component, fault: EventDef<P>) =>
+    bus.subscribe(fault, mine, (msg) => {
+      if (!msg.activeOrderId) return;
+      send({
+        type: "ORDER_FAULT",
+        component,
+        code: msg.code,
+        message: msg.message,
+        orderId: msg.activeOrderId,
+        nowMs: now(),
+      });
+    });
+  subs.push(watchFaults("oven", oven.fault), watchFaults("arm", arm.fault));
+  subs.push(bus.subscribe(safety.tripped, mine, (msg) => {
+    heard.safety = true;
+    send({ type: "SAFETY", tripped: true, causes: msg.causes, nowMs: now() });
+  }));
+  subs.push(bus.subscribe(safety.state, mine, (msg) => {
+    heard.safety = true;
+    send({
+      type: "SAFETY",
+      tripped: msg.status.tripped,
+      causes: msg.status.causes,
+      nowMs: now(),
+    });
+  }));
+  subs.push(bus.subscribe(payment.readerChanged, mine, (msg) => {
+    heard.reader = true;
+    send({ type: "READER", online: msg.cardReaderOnline, nowMs: now() });
+  }));
+
+  const status = () =>
+    supervisorStatus(actor.getSnapshot(), {
+      state: stateString(actor.getSnapshot().value),
+      nowMs: now(),
+    });
+  subs.push(bus.serve(supervisor.status, () => ok(status())));
+  subs.push(bus.serve(supervisor.maintenance, (req) => {
+    send({ type: "MAINTENANCE", enable: req.enable, reason: req.reason, nowMs: now() });
+    return ok(status());
+  }));
+  subs.push(bus.serve(supervisor.resolveAlert, (req) => {
+    if (!findAlert(actor.getSnapshot().context.alerts, req.alertId)) {
+      return fail("NOT_FOUND", `No alert "${req.alertId}" is known to the supervisor`);
+    }
+    send({ type: "RESOLVE_ALERT", alertId: req.alertId, nowMs: now() });
+    const resolved = findAlert(actor.getSnapshot().context.alerts, req.alertId);
+    return resolved ? ok(resolved) : fail("NOT_FOUND", `Alert "${req.alertId}" was evicted`);
+  }));
+
+  actor.start();
+  publishView(false);
+  const stopRepublish = every(clock, machineRepublishMs, () => publishView(true));
+
+  // A supervisor (re)started while safety is tripped or the reader is down
+  // would otherwise wait for the next change to hear of it.
+  bus.request(safety.status, {}, { timeoutMs: 2_000 }).then((r) => {
+    if (!r.ok || heard.safety) return;
+    send({ type: "SAFETY", tripped: r.value.tripped, causes: r.value.causes, nowMs: now() });
+  }).catch((err: unknown) => log.log("warn", "safety probe failed", { err: String(err) }));
+  bus.request(payment.reader, {}, { timeoutMs: 2_000 }).then((r) => {
+    if (!r.ok || heard.reader) return;
+    send({ type: "READER", online: r.value.cardReaderOnline, nowMs: now() });
+  }).catch((err: unknown) => log.log("warn", "reader probe failed", { err: String(err) }));
+
+  return {
+    state: () => stateString(actor.getSnapshot().value),
+    alive: () => running && actor.getSnapshot().status === "active",
+    stop: () => {
+      if (running) {
+        running = false;
+        stopRepublish();
+        for (const unsubscribe of subs) unsubscribe();
+        actor.stop();
+      }
+      return Promise.resolve();
+    },
+  };
+}

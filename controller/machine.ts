@@ -98,6 +98,9 @@ export async function startMachine(
     config,
   });
   const cleanups: Array<() => void | Promise<void>> = [];
+  // A heartbeat a clock second is a thousand a wall second at --speed 1000:
+  // beats never come faster than five a wall second.
+  const heartbeatMs = Math.max(1000, 200 * settings.speed);
 
   let plant: SimPlant | null = null;
   let oven: SimOven | null = null;
@@ -107,7 +110,7 @@ export async function startMachine(
   if (runs("plant")) {
     plant = new SimPlant(clock);
     oven = createSimOven(plant);
-    carousel = createSimCarousel(plant);
+    carousel = createSimCarousel(plant, { slots: config.storageSlots });
     arm = createSimArm(plant);
     payment = createSimPayment(plant, {
       ledgerPath: join(dir, "gateway.db"),
@@ -126,7 +129,10 @@ export async function startMachine(
     specs.push({ component: "safety", start: () => startSafety(ctx("safety"), io) });
   }
   if (runs("supervisor")) {
-    specs.push({ component: "supervisor", start: () => startSupervisor(ctx("supervisor")) });
+    specs.push({
+      component: "supervisor",
+      start: () => startSupervisor(ctx("supervisor"), { heartbeatTimeoutMs: 3 * heartbeatMs }),
+    });
   }
   if (oven) specs.push({ component: "oven", start: () => startOven(ctx("oven"), oven!.driver) });
   if (carousel) {
@@ -146,7 +152,7 @@ export async function startMachine(
   if (runs("order")) {
     specs.push({ component: "order", start: () => startOrders(ctx("order"), { journal }) });
   }
-  const host = await hostActors(bus, clock, log.child("host"), specs);
+  const host = await hostActors(bus, clock, log.child("host"), specs, heartbeatMs);
 
   let apiUrl: string | null = null;
   let server: Deno.HttpServer | null = null;

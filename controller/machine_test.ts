@@ -207,7 +207,6 @@ Deno.test("machine: e-stop mid-cook cuts the heater and halts the arm at once, a
 });
 
 Deno.test("machine: sold out and expired stock are never sold", async (t) => {
-  const now = Date.now();
   await withMachine(async (m) => {
     await t.step("the last pizza sells once, then 409", async () => {
       await order(m, "pepperoni");
@@ -215,20 +214,25 @@ Deno.test("machine: sold out and expired stock are never sold", async (t) => {
       assert.equal(r.status, 409);
       assert.match(String((r.body.error as { message: string }).message), /not available/);
     });
-    await t.step("an expired pizza is discarded and not offered", async () => {
-      await waitFor("the expired margherita to go", async () => {
+    await t.step("a pizza that expires is discarded and never sold", async () => {
+      const expiresAt = new Date(m.clock.now() + 10 * 60_000).toISOString();
+      const restock = await m.http("POST", `${M}/restock`, {
+        items: [{ pizzaId: "margherita", quantity: 1, storageSlot: 5, expirationDate: expiresAt }],
+      }, testTechToken);
+      assert.equal(restock.status, 200, JSON.stringify(restock.body));
+      await waitFor("the margherita to expire", async () => {
         const menu = await m.http("GET", `${M}/menu`);
         const p = (menu.body.pizzas as Array<{ pizzaId: string; available: boolean }>)
           .find((x) => x.pizzaId === "margherita");
         return p && !p.available ? true : undefined;
-      });
+      }, 30_000);
       const r = await m.http("POST", `${M}/order`, { pizzaId: "margherita" });
       assert.equal(r.status, 409);
+      assert.equal(await available(m, "margherita"), 0);
     });
   }, {
     initialStock: [
-      { pizzaId: "pepperoni", quantity: 1, storageSlot: 0, expiresAt: now + 5 * 86_400_000 },
-      { pizzaId: "margherita", quantity: 1, storageSlot: 1, expiresAt: now + 60_000 },
+      { pizzaId: "pepperoni", quantity: 1, storageSlot: 0, expiresAt: Date.now() + 5 * 86_400_000 },
     ],
   });
 });

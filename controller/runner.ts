@@ -24,12 +24,13 @@ export interface ActorHost {
   stop(): Promise<void>;
 }
 
-/** Starts `specs` in order and hosts them. */
+/** Starts `specs` in order and hosts them, beating every `heartbeatMs` clock ms. */
 export async function hostActors(
   bus: TypedBus,
   clock: Clock,
   log: Logger,
   specs: ActorSpec[],
+  heartbeatMs = 1000,
 ): Promise<ActorHost> {
   const running = new Map<Component, { actor: RunningActor; restarts: number }>();
   const stops: Array<() => void> = [];
@@ -60,7 +61,7 @@ export async function hostActors(
     }
   };
   beat();
-  stops.push(every(clock, 1000, beat));
+  stops.push(every(clock, heartbeatMs, beat));
   return {
     get: (component) => running.get(component)?.actor,
     async stop() {

@@ -7,8 +7,10 @@ export const ArmPosition = z.enum(["HOME", "STORAGE", "OVEN", "PICKUP"]);
 /** Where the arm can be. */
 export type ArmPosition = z.infer<typeof ArmPosition>;
 
+/** Why the arm faulted; HALTED: safety stopped a move before it arrived. */
+export const ArmFaultCode = z.enum(["JAM", "DOOR_JAM", "TIMEOUT", "HALTED"]);
 /** Why the arm faulted. */
-export const ArmFaultCode = z.enum(["JAM", "DOOR_JAM", "TIMEOUT"]);
+export type ArmFaultCode = z.infer<typeof ArmFaultCode>;
 
 /** What the arm reports of itself. */
 export const ArmStatus = z.object({

@@ -143,7 +143,11 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
         const retrying = <R>(what: string, attempt: () => Promise<Result<R>>) =>
           untilDone(attempt, () => true, { ...poll, what, deadlineMs: 60_000, signal });
         if (input.stage === "preparing") {
-          await retrying("oven abort", () => bus.request(oven.abort, { orderId: input.orderId }));
+          // NOT_FOUND: the oven never saw this order (or restarted): nothing to stop.
+          await retrying("oven abort", async () => {
+            const r = await bus.request(oven.abort, { orderId: input.orderId });
+            return !r.ok && r.error.code === "NOT_FOUND" ? ok(null) : r;
+          });
         }
         await retrying(
           "release of the reservation",
@@ -216,7 +220,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
       queuePosition: index === -1 ? null : index + 1,
       estimatedReadyAt: estimateReadyAt(s),
       pickupLocked: s.context.record.locked,
-      payment: s.context.payment,
+      payment: s.context.record.payment,
     };
   };
 
@@ -225,7 +229,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
     queuePosition: null,
     estimatedReadyAt: null,
     pickupLocked: record.locked,
-    payment: null,
+    payment: record.payment,
   });
 
   // -- scheduling ----------------------------------------------------------
@@ -402,6 +406,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
       wrongCodes: 0,
       locked: false,
       paidAt: null,
+      payment: null,
     };
     store.save(record, clock.now());
     const actor = spawn(record);
@@ -424,7 +429,8 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
       );
     }
     const details = req.paymentDetails;
-    const cashStarted = s.context.payment?.method === "CASH" && s.context.payment.insertedCents > 0;
+    const cashStarted = s.context.record.payment?.method === "CASH" &&
+      s.context.record.payment.insertedCents > 0;
     if (req.method === "CASH") {
       if (!("denominationCents" in details)) {
         return fail("BAD_REQUEST", "paymentDetails.denominationCents: required for CASH");
@@ -444,7 +450,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
       actor.send({ type: "PAY", method: req.method, token: details.token });
     }
     const after = await settled(actor, ["paying", "insertingCash"]);
-    const { lastError, payment: paid } = after.context;
+    const { lastError, record: { payment: paid } } = after.context;
     if (lastError && lastError.message !== "Payment declined") {
       return { ok: false, error: lastError };
     }
@@ -511,8 +517,8 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
     const after = actor.getSnapshot();
     return ok({
       success: true,
-      refundInitiated: (after.context.payment?.status ?? "FAILED") !== "FAILED" ||
-        (after.context.payment?.insertedCents ?? 0) > 0,
+      refundInitiated: (after.context.record.payment?.status ?? "FAILED") !== "FAILED" ||
+        (after.context.record.payment?.insertedCents ?? 0) > 0,
       order: view(after),
     });
   }));

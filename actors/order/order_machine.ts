@@ -36,7 +36,6 @@ export interface OrderInput {
 /** An order actor's context. */
 export interface OrderContext {
   record: OrderRecord;
-  payment: Payment | null;
   /** The last refused step (declined card, bad bill), for the kiosk. */
   lastError: ReplyError | null;
   /** Outcome of the last pickup attempt. */
@@ -122,10 +121,10 @@ export const orderMachine = setup({
       record: { ...context.record, stage: params.stage },
     })),
     rememberPayment: assign(({ context }, params: { payment: Payment }) => ({
-      payment: params.payment,
       lastError: null,
       record: {
         ...context.record,
+        payment: params.payment,
         order: {
           ...context.record.order,
           paymentMethod: params.payment.method,
@@ -222,7 +221,6 @@ export const orderMachine = setup({
   id: "order",
   context: ({ input }) => ({
     record: input.record,
-    payment: null,
     lastError: null,
     pickupResult: null,
     cancelRequest: null,
@@ -646,11 +644,13 @@ export const orderMachine = setup({
           },
         },
         retrying: { after: { moneyRetry: "settling" } },
-        settled: {
-          type: "final",
-          entry: [{ type: "keepStage", params: { stage: "done" } }, "persist"],
-        },
+        settled: { type: "final" },
       },
+      onDone: "closed",
+    },
+    closed: {
+      type: "final",
+      entry: [{ type: "keepStage", params: { stage: "done" } }, "persist"],
     },
     refunding: {
       entry: [{ type: "keepStage", params: { stage: "refunding" } }, "persist"],

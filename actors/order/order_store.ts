@@ -4,7 +4,7 @@
  * on start so that every paid order ends DISPENSED or REFUNDED.
  */
 import { type Journal, migrate } from "../../journal/journal.ts";
-import { Order, type OrderStatus, Pizza } from "../../protocol/entities.ts";
+import { Order, type OrderStatus, Payment, Pizza } from "../../protocol/entities.ts";
 
 /** Where an order's flow stands, for recovery after a restart. */
 export type OrderStage =
@@ -27,6 +27,8 @@ export interface OrderRecord {
   wrongCodes: number;
   locked: boolean;
   paidAt: number | null;
+  /** The payment as last reported by the payment component. */
+  payment: Payment | null;
 }
 
 const steps = [
@@ -40,6 +42,7 @@ const steps = [
     wrong_codes INTEGER NOT NULL DEFAULT 0,
     locked INTEGER NOT NULL DEFAULT 0,
     paid_at INTEGER,
+    payment_json TEXT,
     updated_at INTEGER NOT NULL
   )`,
   "CREATE INDEX orders_open ON orders (stage) WHERE stage <> 'done'",
@@ -55,11 +58,12 @@ export class OrderStore {
   constructor(private readonly db: Journal) {
     migrate(db, "order", steps);
     this.upsert = db.prepare(
-      `INSERT INTO orders (order_id, machine_id, status, stage, order_json, pizza_json, wrong_codes, locked, paid_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO orders (order_id, machine_id, status, stage, order_json, pizza_json, wrong_codes, locked, paid_at, payment_json, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, stage = excluded.stage,
          order_json = excluded.order_json, wrong_codes = excluded.wrong_codes,
-         locked = excluded.locked, paid_at = excluded.paid_at, updated_at = excluded.updated_at`,
+         locked = excluded.locked, paid_at = excluded.paid_at, payment_json = excluded.payment_json,
+         updated_at = excluded.updated_at`,
     );
     this.byId = db.prepare("SELECT * FROM orders WHERE order_id = ?");
     this.open = db.prepare("SELECT * FROM orders WHERE stage <> 'done' ORDER BY rowid");
@@ -78,6 +82,7 @@ export class OrderStore {
       record.wrongCodes,
       record.locked ? 1 : 0,
       record.paidAt,
+      record.payment ? JSON.stringify(record.payment) : null,
       now,
     );
   }
@@ -107,5 +112,6 @@ function toRecord(row: Record<string, unknown>): OrderRecord {
     wrongCodes: Number(row.wrong_codes),
     locked: Number(row.locked) === 1,
     paidAt: row.paid_at === null ? null : Number(row.paid_at),
+    payment: row.payment_json ? Payment.parse(JSON.parse(String(row.payment_json))) : null,
   };
 }

@@ -133,7 +133,7 @@ export function createRealClock(options: RealClockOptions = {}): Clock & { speed
       return;
     }
     wakeDue = next.due;
-    wake = setTimeout(fire, (next.due - wall()) / speed);
+    wake = setTimeout(fire, Math.max(0, (next.due - wall()) / speed));
   };
   const fire = () => {
     immediate = false;

@@ -154,7 +154,7 @@ Deno.test("resilience: a controller killed mid-order finishes or refunds it, cha
 
 Deno.test("resilience: an order finishes across a restart of its nats-server", async () => {
   const nats = await startPrivateNats();
-  const m = await startTestMachine({ natsUrl: nats.url, speed: 200 });
+  const m = await startTestMachine({ natsUrl: nats.url, speed: 100 });
   try {
     const o = await m.http("POST", "/api/v1/machine/{m}/order", { pizzaId: "margherita" });
     const orderId = String(o.body.orderId);

@@ -24,6 +24,12 @@ type OrderSnapshot = SnapshotFrom<typeof orderMachine>;
 
 /** Handling time around the bake: retrieval, arm moves, door. */
 const handlingMs = 45_000;
+/**
+ * How long an order keeps asking a component that does not answer. Components
+ * fault on their own deadlines (a jam, a stuck door) and say so at once; this
+ * only bounds waiting out a bus outage or a component restart.
+ */
+const busOutageMs = 10 * 60_000;
 /** At most this many orders in preparation: one at the oven, one being fetched. */
 const maxPreparing = 2;
 
@@ -88,7 +94,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
         await untilDone(() => bus.request(carousel.retrieve, input), (r) => r.status === "DONE", {
           ...poll,
           what: "retrieval from storage",
-          deadlineMs: 120_000,
+          deadlineMs: busOutageMs,
           signal,
         });
       }),
@@ -96,14 +102,14 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
         const where = await untilDone(() => bus.request(arm.status, {}), () => true, {
           ...poll,
           what: "arm status",
-          deadlineMs: 60_000,
+          deadlineMs: busOutageMs,
           signal,
         });
         const moveTo = (from: arm.ArmPosition, to: arm.ArmPosition) =>
           untilDone(
             () => bus.request(arm.move, { orderId: input.orderId, from, to }),
             (r) => r.status === "DONE",
-            { ...poll, what: `arm move to ${to}`, deadlineMs: 90_000, signal },
+            { ...poll, what: `arm move to ${to}`, deadlineMs: busOutageMs, signal },
           );
         if (where.position !== "STORAGE") await moveTo(where.position, "STORAGE");
         await moveTo("STORAGE", "OVEN");
@@ -125,7 +131,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
         await untilDone(
           () => bus.request(arm.move, { orderId: input.orderId, from: "OVEN", to: "PICKUP" }),
           (r) => r.status === "DONE",
-          { ...poll, what: "arm move to pickup", deadlineMs: 90_000, signal },
+          { ...poll, what: "arm move to pickup", deadlineMs: busOutageMs, signal },
         );
       }),
       openDoor: fromPromise(async ({ input }) => {

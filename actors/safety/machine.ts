@@ -4,7 +4,7 @@
  * it with every cause cleared. It never restarts anything by itself: a reset
  * only re-enables the outputs.
  */
-import { assign, fromCallback, type SnapshotFrom, setup } from "xstate";
+import { assign, fromCallback, setup, type SnapshotFrom } from "xstate";
 import type { SafetyInput, SafetyOutputs, SafetyReading } from "../../hardware/safety.ts";
 import type { SafetyStatus, TripCause } from "../../protocol/safety.ts";
 

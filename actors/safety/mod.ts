@@ -14,8 +14,8 @@ import { type ActorContext, type RunningActor, stateString } from "../actor.ts";
 import {
   POLL_PERIOD_MS,
   resetRefusal,
-  safetyMachine,
   type SafetyEvent,
+  safetyMachine,
   statusOf,
 } from "./machine.ts";
 
@@ -57,7 +57,10 @@ function watchInputs(
       (reading) => {
         inFlight = false;
         if (stopped) return;
-        sendBack({ type: "POLLED", reading: { ...reading, ...Object.fromEntries(heardDuringRead) } });
+        sendBack({
+          type: "POLLED",
+          reading: { ...reading, ...Object.fromEntries(heardDuringRead) },
+        });
       },
       (err: unknown) => {
         inFlight = false;
@@ -150,7 +153,10 @@ export function startSafety(ctx: ActorContext, io: SafetyIo): RunningActor {
           });
         }
         openAlerts = [];
-        log.log("info", "safety reset", { performedBy: params.performedBy, causes: context.causes });
+        log.log("info", "safety reset", {
+          performedBy: params.performedBy,
+          causes: context.causes,
+        });
       },
     },
   });

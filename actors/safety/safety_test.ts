@@ -229,8 +229,10 @@ Deno.test("safety monitor on the local plant", async (t) => {
       const trips = events.seen.tripped.length;
       plant.set("pickupDoorOpen", true);
       assert.deepEqual(outputs(plant), { heaterPowerCut: false, armHalt: true });
-      await waitFor("state with door open", () =>
-        events.seen.states.find((s) => s.pickupDoorOpen && s.armHalted && !s.tripped));
+      await waitFor(
+        "state with door open",
+        () => events.seen.states.find((s) => s.pickupDoorOpen && s.armHalted && !s.tripped),
+      );
       plant.set("pickupDoorOpen", false);
       assert.deepEqual(outputs(plant), ENABLED);
       const s = await statusOf(tb);
@@ -395,7 +397,10 @@ Deno.test("safety monitor on the remote io over NATS", async (t) => {
 
     await t.step("e-stop over the bus cuts the outputs and latches", async () => {
       await press("estop", true);
-      await waitFor("outputs cut", () => plant.get("heaterPowerCut") && plant.get("armHalt") || undefined);
+      await waitFor(
+        "outputs cut",
+        () => plant.get("heaterPowerCut") && plant.get("armHalt") || undefined,
+      );
       const trip = await waitFor("tripped", () => events.seen.tripped[0]);
       assert.deepEqual(trip.causes, ["ESTOP"]);
       const r = await call(plantSide, reset, { performedBy: "tech-2" });
@@ -407,8 +412,10 @@ Deno.test("safety monitor on the remote io over NATS", async (t) => {
       await waitInputsClear(plantSide);
       assert.deepEqual(outputs(plant), CUT);
       await resetOk(plantSide);
-      await waitFor("outputs enabled", () =>
-        !plant.get("heaterPowerCut") && !plant.get("armHalt") || undefined);
+      await waitFor(
+        "outputs enabled",
+        () => !plant.get("heaterPowerCut") && !plant.get("armHalt") || undefined,
+      );
     });
 
     await t.step("pickup door interlock over the bus, no latch", async () => {

@@ -364,8 +364,17 @@ export function planTick(ctx: SupervisorContext, ev: { nowMs: number }): Plan {
   const b = new PlanBuilder(ctx);
   b.ticked(ev.nowMs);
   const stalledMs = ctx.lastTickMs === null ? 0 : ev.nowMs - ctx.lastTickMs;
-  const stalled = stalledMs > ctx.heartbeatTimeoutMs;
-  if (stalled) b.notice("warn", "supervisor was stalled; heartbeat checks restart", { stalledMs });
+  const own = ctx.components.supervisor;
+  // Our own host's heartbeat travels the same bus: when it is silent too, the
+  // bus is down, and silence from the others is no evidence of a crash.
+  const cutOff = own !== undefined && ev.nowMs - own.lastSeenMs > ctx.heartbeatTimeoutMs;
+  const stalled = stalledMs > ctx.heartbeatTimeoutMs || cutOff;
+  if (stalled) {
+    b.notice("warn", "supervisor was stalled or cut off; heartbeat checks restart", {
+      stalledMs,
+      cutOff,
+    });
+  }
   for (const component of Object.keys(ctx.components) as Component[]) {
     const watch = ctx.components[component];
     if (!watch || watch.gaveUp || watch.restarting || component === "supervisor") continue;

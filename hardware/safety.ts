@@ -46,6 +46,8 @@ export type SafetyInputListener = (input: SafetyInput, value: boolean) => void;
  * - `setOutputs` is idempotent and cheap when nothing changes; a local driver
  *   applies it before returning, a remote one sends it at once and reports
  *   failures through its own log (the monitor re-drives on the next poll).
+ * The outputs belong to the monitor alone: on every reading it drives them
+ * back to what it commands, whoever else wrote them.
  */
 export interface SafetyIo {
   /**

@@ -26,7 +26,7 @@ export const STORAGE_GRACE_MS = 30 * 60_000;
 /** The analog inputs are polled this often; discrete ones also arrive as changes. */
 export const POLL_PERIOD_MS = 100;
 /** The first reading must arrive within this, or the monitor trips. */
-export const STARTUP_DEADLINE_MS = 2000;
+export const STARTUP_DEADLINE_MS = 5000;
 /** This many failed polls in a row trip the monitor: it can no longer see its inputs. */
 export const IO_LOST_POLLS = 10;
 

@@ -5,7 +5,7 @@
  */
 import { createActor, fromCallback } from "xstate";
 import { type Clock, every } from "../../clock/clock.ts";
-import type { SafetyIo } from "../../hardware/safety.ts";
+import type { SafetyIo, SafetyReading } from "../../hardware/safety.ts";
 import type { Logger } from "../../log/log.ts";
 import { alert } from "../../protocol/common.ts";
 import { fail, ok } from "../../protocol/define.ts";
@@ -39,10 +39,12 @@ const STATE_PERIOD_MS = 1000;
 function watchInputs(
   io: SafetyIo,
   clock: Clock,
+  log: Logger,
   sendBack: (event: SafetyEvent) => void,
 ): () => void {
   let stopped = false;
   let inFlight = false;
+  let failures = 0;
   const heardDuringRead = new Map<string, boolean>();
   const unsubscribe = io.onInputChange((input, value) => {
     if (stopped) return;
@@ -53,10 +55,13 @@ function watchInputs(
     if (inFlight || stopped) return;
     inFlight = true;
     heardDuringRead.clear();
-    io.read().then(
+    // A driver that throws instead of rejecting is an IO failure all the same.
+    new Promise<SafetyReading>((resolve) => resolve(io.read())).then(
       (reading) => {
         inFlight = false;
         if (stopped) return;
+        if (failures > 0) log.log("info", "safety inputs readable again", { failures });
+        failures = 0;
         sendBack({
           type: "POLLED",
           reading: { ...reading, ...Object.fromEntries(heardDuringRead) },
@@ -65,7 +70,10 @@ function watchInputs(
       (err: unknown) => {
         inFlight = false;
         if (stopped) return;
-        sendBack({ type: "POLL_FAILED", error: err instanceof Error ? err.message : String(err) });
+        const error = err instanceof Error ? err.message : String(err);
+        // One line per streak: a dead IO would otherwise log ten lines a second.
+        if (failures++ === 0) log.log("warn", "safety inputs not readable", { error });
+        sendBack({ type: "POLL_FAILED", error });
       },
     );
   };
@@ -76,6 +84,16 @@ function watchInputs(
     stopPolling();
     unsubscribe();
   };
+}
+
+/**
+ * Runs `fn` once the current call stack is done. Announcements wait for it so
+ * that a remote IO's output command leaves first: the NATS client writes its
+ * buffer in a microtask queued by the first message of a tick, and a trip's
+ * announcements (three validated messages) would otherwise sit before it.
+ */
+function afterOutputs(fn: () => void): void {
+  queueMicrotask(fn);
 }
 
 interface OpenAlert {
@@ -103,7 +121,7 @@ export function startSafety(ctx: ActorContext, io: SafetyIo): RunningActor {
 
   const machine = safetyMachine.provide({
     actors: {
-      inputs: fromCallback<SafetyEvent>(({ sendBack }) => watchInputs(io, clock, sendBack)),
+      inputs: fromCallback<SafetyEvent>(({ sendBack }) => watchInputs(io, clock, log, sendBack)),
     },
     actions: {
       driveOutputs: ({ context }) => {
@@ -116,7 +134,7 @@ export function startSafety(ctx: ActorContext, io: SafetyIo): RunningActor {
       },
       announceTrip: ({ context }) => {
         const latchedAt = context.latchedAt ?? clock.now();
-        bus.publish(tripped, { causes: [...context.causes], latchedAt });
+        const causes = [...context.causes];
         const what = context.newCauses.length > 0
           ? context.newCauses.join(", ")
           : (context.tripNote ?? "unknown");
@@ -124,19 +142,20 @@ export function startSafety(ctx: ActorContext, io: SafetyIo): RunningActor {
         const createdAt = clock.now();
         const alertId = random.uuid();
         openAlerts.push({ alertId, message, createdAt });
-        bus.publish(alert.safety, {
-          alertId,
-          type: "SAFETY_TRIP",
-          severity: "CRITICAL",
-          message,
-          resolved: false,
-          createdAt,
-          resolvedAt: null,
-        });
-        log.log("error", "safety trip", {
-          causes: context.causes,
-          newCauses: context.newCauses,
-          note: context.tripNote,
+        const newCauses = [...context.newCauses];
+        const note = context.tripNote;
+        afterOutputs(() => {
+          log.log("error", "safety trip", { causes, newCauses, note });
+          bus.publish(tripped, { causes, latchedAt });
+          bus.publish(alert.safety, {
+            alertId,
+            type: "SAFETY_TRIP",
+            severity: "CRITICAL",
+            message,
+            resolved: false,
+            createdAt,
+            resolvedAt: null,
+          });
         });
       },
       announceReset: ({ context }, params) => {
@@ -170,7 +189,7 @@ export function startSafety(ctx: ActorContext, io: SafetyIo): RunningActor {
     const json = JSON.stringify(current);
     if (!force && json === lastPublished) return;
     lastPublished = json;
-    bus.publish(state, { status: current });
+    afterOutputs(() => bus.publish(state, { status: current }));
   };
   const subscription = actor.subscribe({
     next: () => publishState(false),

@@ -56,7 +56,13 @@ async function statusOf(tb: TestBus): Promise<SafetyStatus> {
 function recordEvents(tb: TestBus) {
   const seen = {
     tripped: [] as { causes: string[]; latchedAt: number }[],
-    alerts: [] as { severity: string; type: string; resolved: boolean; alertId: string }[],
+    alerts: [] as {
+      severity: string;
+      type: string;
+      resolved: boolean;
+      alertId: string;
+      message: string;
+    }[],
     states: [] as SafetyStatus[],
   };
   const stops = [
@@ -75,7 +81,10 @@ const CUT = { heaterPowerCut: true, armHalt: true };
 const ENABLED = { heaterPowerCut: false, armHalt: false };
 
 async function waitState(safety: RunningActor, want: string): Promise<void> {
-  await waitFor(`safety state "${want}"`, () => safety.state() === want ? true : undefined);
+  await waitFor(`safety state "${want}"`, () => safety.state() === want ? true : undefined)
+    .catch((err) => {
+      throw new Error(`${err}; the state is "${safety.state()}"`);
+    });
 }
 
 /** Waits until the monitor no longer sees any cause active (a poll after a release). */
@@ -94,7 +103,13 @@ async function resetOk(tb: TestBus): Promise<SafetyStatus> {
 
 /** A fake oven probe: the independent over-temperature sensor reads `tempC`. */
 function fakeOven(plant: SimPlant, tempC: number) {
-  const probe = { tempC, temperatureC: () => probe.tempC, heaterPct: () => 0, energyWh: () => 0 };
+  const probe = {
+    tempC,
+    reads: 0,
+    temperatureC: () => (probe.reads++, probe.tempC),
+    heaterPct: () => 0,
+    energyWh: () => 0,
+  };
   plant.oven = probe;
   return probe;
 }
@@ -192,13 +207,10 @@ Deno.test("safety monitor on the local plant", async (t) => {
     await t.step("oven over temperature on the independent sensor trips", async () => {
       const oven = fakeOven(plant, OVEN_OVER_TEMPERATURE_C - 10);
       const before = events.seen.tripped.length;
-      // Below the limit: many polls go by without a trip.
-      await waitFor("polls below the limit", async () => {
-        const s = await statusOf(tb);
-        return s.activeInputs.length === 0 ? true : undefined;
-      });
-      await new Promise((r) => setTimeout(r, 50));
+      // Just below the limit: many polls go by without a trip.
+      await waitFor("polls below the limit", () => oven.reads >= 20 ? true : undefined);
       assert.equal(safety.state(), "armed");
+      assert.equal(events.seen.tripped.length, before);
       oven.tempC = OVEN_OVER_TEMPERATURE_C + 5;
       const trip = await waitFor("tripped", () => events.seen.tripped[before]);
       assert.deepEqual(trip.causes, ["OVEN_OVER_TEMPERATURE"]);
@@ -375,11 +387,13 @@ Deno.test("safety monitor: storage danger zone after its grace", async (t) => {
 
 Deno.test("safety monitor on the remote io over NATS", async (t) => {
   // Two connections for one machine, as if the monitor ran in a process of its own.
-  const speed = 100;
+  // A slower clock than elsewhere: the first plant.read over NATS must beat the
+  // monitor's startup deadline (clock ms) even on a loaded machine.
+  const speed = 10;
   const plantSide = await connectTestBus({ speed });
   const safetySide = await connectTestBus({ speed, machineId: plantSide.machineId });
   const plant = new SimPlant(plantSide.clock);
-  const stopServer = servePlant(plantSide.bus, plant);
+  let stopServer = servePlant(plantSide.bus, plant);
   const events = recordEvents(plantSide);
   const ios: RemoteSafetyIo[] = [];
   const start = () => {
@@ -438,6 +452,34 @@ Deno.test("safety monitor on the remote io over NATS", async (t) => {
       assert.deepEqual(outputs(plant), CUT);
       await resetOk(plantSide);
       await waitFor("outputs enabled", () => !plant.get("heaterPowerCut") || undefined);
+    });
+
+    await t.step("losing the plant trips the monitor; reset waits for it", async () => {
+      const before = events.seen.tripped.length;
+      stopServer();
+      await plantSide.raw.flush();
+      const trip = await waitFor("tripped", () => events.seen.tripped[before]);
+      assert.deepEqual(trip.causes, []);
+      const a = await waitFor(
+        "alert",
+        () => events.seen.alerts.find((a) => !a.resolved && /no longer readable/.test(a.message)),
+      );
+      assert.equal(a.severity, "CRITICAL");
+      const refused = await call(plantSide, reset, { performedBy: "tech-2" });
+      assert.equal(!refused.ok && refused.error.code, "CONFLICT");
+      assert.match(!refused.ok ? refused.error.message : "", /not readable/);
+      // Back on the bus, the plant gets the cut the monitor could not send before.
+      stopServer = servePlant(plantSide.bus, plant);
+      await waitFor("outputs cut", () => plant.get("heaterPowerCut") || undefined);
+      assert.deepEqual(outputs(plant), CUT);
+      await waitFor("reset accepted", async () => {
+        const r = await call(plantSide, reset, { performedBy: "tech-2" });
+        return r.ok ? true : undefined;
+      });
+      await waitFor(
+        "outputs enabled",
+        () => !plant.get("heaterPowerCut") && !plant.get("armHalt") || undefined,
+      );
     });
   } finally {
     events.stop();

@@ -11,27 +11,15 @@ import { createRealClock } from "../clock/clock.ts";
 import { createLogger, type Logger, type LogSink } from "../log/log.ts";
 import { createCryptoRandom } from "../random/random.ts";
 import { type Journal, openJournal } from "../journal/journal.ts";
-import type { ActorContext } from "../actors/actor.ts";
 import type { MachineConfig } from "../protocol/config.ts";
 import type { RestockLine } from "../protocol/carousel.ts";
 import type { z } from "zod";
-import { SimPlant } from "../hardware/sim/plant.ts";
-import { servePlant } from "../hardware/sim/plant_server.ts";
-import { createSimOven, type SimOven } from "../hardware/sim/oven.ts";
-import { createSimCarousel } from "../hardware/sim/carousel.ts";
-import { createSimArm, type SimArm } from "../hardware/sim/arm.ts";
-import { createSimPayment, type SimPayment } from "../hardware/sim/payment.ts";
-import { createLocalSafetyIo, RemoteSafetyIo } from "../hardware/sim/safety_io.ts";
-import { startOven } from "../actors/oven/mod.ts";
-import { startCarousel } from "../actors/carousel/mod.ts";
-import { startArm } from "../actors/arm/mod.ts";
-import { startPayment } from "../actors/payment/mod.ts";
-import { startSafety } from "../actors/safety/mod.ts";
-import { startOrders } from "../actors/order/mod.ts";
-import { startSupervisor } from "../actors/supervisor/mod.ts";
 import { createMachineApi } from "../api/app.ts";
-import { type ActorHost, type ActorSpec, hostActors } from "./runner.ts";
-import { defaultConfig, fullStock } from "./default_config.ts";
+import type { ActorHost } from "./runner.ts";
+import { defaultConfig } from "./default_config.ts";
+import { assembleMachine, createSimHardware } from "./assemble.ts";
+import type { SimPlant } from "../hardware/sim/plant.ts";
+import type { SimPayment } from "../hardware/sim/payment.ts";
 import type { Settings } from "./settings.ts";
 
 /** Options of {@linkcode startMachine} beyond the settings. */
@@ -90,69 +78,29 @@ export async function startMachine(
     log: log.child("bus"),
     machineId: settings.machineId,
   });
-  const ctx = (component: string): ActorContext => ({
-    bus,
-    clock,
-    random,
-    log: log.child(component),
-    config,
-  });
-  const cleanups: Array<() => void | Promise<void>> = [];
   // A heartbeat a clock second is a thousand a wall second at --speed 1000:
   // beats never come faster than five a wall second.
   const heartbeatMs = Math.max(1000, 200 * settings.speed);
-
-  let plant: SimPlant | null = null;
-  let oven: SimOven | null = null;
-  let arm: SimArm | null = null;
-  let payment: SimPayment | null = null;
-  let carousel: ReturnType<typeof createSimCarousel> | null = null;
-  if (runs("plant")) {
-    plant = new SimPlant(clock);
-    oven = createSimOven(plant);
-    carousel = createSimCarousel(plant, { slots: config.storageSlots });
-    arm = createSimArm(plant);
-    payment = createSimPayment(plant, {
+  const hardware = runs("plant")
+    ? createSimHardware(clock, config, {
       ledgerPath: join(dir, "gateway.db"),
-      acceptedCents: config.acceptedCents,
-      ...(options.gatewayLatencyMs !== undefined ? { latencyMs: options.gatewayLatencyMs } : {}),
-    });
-    cleanups.push(servePlant(bus, plant));
-    cleanups.push(() => payment?.close(), () => arm?.dispose(), () => oven?.model.dispose());
-  }
-
-  const specs: ActorSpec[] = [];
-  // The safety monitor starts first so that nothing moves before it watches.
-  if (runs("safety")) {
-    const io = plant ? createLocalSafetyIo(plant) : new RemoteSafetyIo(bus);
-    if (io instanceof RemoteSafetyIo) cleanups.push(() => io.close());
-    specs.push({ component: "safety", start: () => startSafety(ctx("safety"), io) });
-  }
-  if (runs("supervisor")) {
-    specs.push({
-      component: "supervisor",
-      start: () => startSupervisor(ctx("supervisor"), { heartbeatTimeoutMs: 3 * heartbeatMs }),
-    });
-  }
-  if (oven) specs.push({ component: "oven", start: () => startOven(ctx("oven"), oven!.driver) });
-  if (carousel) {
-    const initialStock = options.initialStock ?? fullStock(config, clock.now());
-    specs.push({
-      component: "carousel",
-      start: () => startCarousel(ctx("carousel"), carousel!.driver, { journal, initialStock }),
-    });
-  }
-  if (arm) specs.push({ component: "arm", start: () => startArm(ctx("arm"), arm!.driver) });
-  if (payment) {
-    specs.push({
-      component: "payment",
-      start: () => startPayment(ctx("payment"), payment!, { journal }),
-    });
-  }
-  if (runs("order")) {
-    specs.push({ component: "order", start: () => startOrders(ctx("order"), { journal }) });
-  }
-  const host = await hostActors(bus, clock, log.child("host"), specs, heartbeatMs);
+      ...(options.gatewayLatencyMs !== undefined
+        ? { gatewayLatencyMs: options.gatewayLatencyMs }
+        : {}),
+    })
+    : null;
+  const assembly = await assembleMachine({
+    bus,
+    clock,
+    random,
+    log,
+    config,
+    journal,
+    parts: settings.only,
+    hardware,
+    heartbeatMs,
+    ...(options.initialStock ? { initialStock: options.initialStock } : {}),
+  });
 
   let apiUrl: string | null = null;
   let server: Deno.HttpServer | null = null;
@@ -183,17 +131,17 @@ export async function startMachine(
     bus,
     clock,
     log,
-    plant,
-    payment,
+    plant: hardware?.plant ?? null,
+    payment: hardware?.payment ?? null,
     journal,
-    host,
+    host: assembly.host,
     async stop() {
       if (stopped) return;
       stopped = true;
       api?.close();
       await server?.shutdown();
-      await host.stop();
-      for (const c of cleanups.reverse()) await c();
+      await assembly.stop();
+      hardware?.dispose();
       await raw.close();
       journal.close();
     },

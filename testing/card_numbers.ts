@@ -5,9 +5,10 @@
 
 /**
  * Runs of digits joined by single spaces or dashes, not glued to letters or
- * digits nor dashed to them (so UUIDs and hex ids do not count).
+ * digits nor dashed to them (so UUIDs and hex ids do not count), nor the
+ * fraction of a decimal number (a temperature like 210.79551383095524).
  */
-const digitRun = /(?<![A-Za-z0-9])(?<![A-Za-z0-9]-)\d(?:[ -]?\d)*(?![A-Za-z0-9])(?!-[A-Za-z0-9])/g;
+const digitRun = /(?<![A-Za-z0-9.])(?<![A-Za-z0-9]-)\d(?:[ -]?\d)*(?![A-Za-z0-9])(?!-[A-Za-z0-9])/g;
 
 /** True when `digits` passes the Luhn (mod 10) check. */
 export function luhnValid(digits: string): boolean {

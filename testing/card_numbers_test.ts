@@ -56,3 +56,8 @@ Deno.test("card number finder", async (t) => {
     }
   });
 });
+
+Deno.test("card numbers: decimal fractions are not cards", () => {
+  assert.deepEqual(findCardNumbers('{"temperatureC":210.79551383095524}'), []);
+  assert.deepEqual(findCardNumbers("paid with 4242424242424242."), ["4242424242424242"]);
+});

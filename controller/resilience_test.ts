@@ -8,39 +8,7 @@ import { openJournal } from "../journal/journal.ts";
 import { openSimLedger } from "../hardware/sim/payment.ts";
 import { freePort, sharedNatsUrl, startPrivateNats, waitFor } from "../testing/nats.ts";
 import { startTestMachine, testTechToken } from "../testing/machine.ts";
-
-const mainTs = new URL("./main.ts", import.meta.url).pathname;
-
-/** A controller in a child process, as `deno task start` runs it. */
-async function spawnController(env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", mainTs, "--speed", "200"],
-    env,
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const base = `http://127.0.0.1:${env.PORT}`;
-  await waitFor("the controller's API", async () => {
-    try {
-      const r = await fetch(`${base}/health`);
-      await r.body?.cancel();
-      return r.ok ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  }, 30_000);
-  return {
-    base,
-    async kill() {
-      child.kill("SIGKILL");
-      await child.status;
-    },
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
-}
+import { spawnController } from "../testing/controller_process.ts";
 
 async function json(res: Response) {
   return await res.json() as Record<string, unknown>;
@@ -80,24 +48,24 @@ Deno.test("resilience: a controller killed mid-order finishes or refunds it, cha
       "killed while preparing → REFUNDED, authorization voided once, never captured",
       async () => {
         let c = await spawnController(env);
-        const o = await post(c.base, `/api/v1/machine/${machineId}/order`, {
+        const o = await post(c.base!, `/api/v1/machine/${machineId}/order`, {
           pizzaId: "margherita",
         });
         const orderId = String(o.orderId);
-        const paid = await post(c.base, `/api/v1/order/${orderId}/payment`, {
+        const paid = await post(c.base!, `/api/v1/order/${orderId}/payment`, {
           method: "CARD",
           paymentDetails: { token: "tok_visa" },
         });
         assert.equal(paid.status, "AUTHORIZED");
         await waitFor(
           "PREPARING",
-          async () => (await statusOf(c.base, orderId)) === "PREPARING" || undefined,
+          async () => (await statusOf(c.base!, orderId)) === "PREPARING" || undefined,
         );
         await c.kill();
         c = await spawnController(env);
         await waitFor(
           "REFUNDED",
-          async () => (await statusOf(c.base, orderId)) === "REFUNDED" || undefined,
+          async () => (await statusOf(c.base!, orderId)) === "REFUNDED" || undefined,
           30_000,
         );
         await c.stop();
@@ -111,26 +79,26 @@ Deno.test("resilience: a controller killed mid-order finishes or refunds it, cha
       "killed while READY → collected or refunded after restart, charged at most once",
       async () => {
         let c = await spawnController(env);
-        const o = await post(c.base, `/api/v1/machine/${machineId}/order`, { pizzaId: "veggie" });
+        const o = await post(c.base!, `/api/v1/machine/${machineId}/order`, { pizzaId: "veggie" });
         const orderId = String(o.orderId);
-        await post(c.base, `/api/v1/order/${orderId}/payment`, {
+        await post(c.base!, `/api/v1/order/${orderId}/payment`, {
           method: "CARD",
           paymentDetails: { token: "tok_visa" },
         });
         await waitFor(
           "READY",
-          async () => (await statusOf(c.base, orderId)) === "READY" || undefined,
+          async () => (await statusOf(c.base!, orderId)) === "READY" || undefined,
           60_000,
         );
         await c.kill();
         c = await spawnController(env);
         // The simulated world restarts with the process, so the pizza in the
         // pickup area may be gone: the order must then end REFUNDED, never charged.
-        const pickup = await post(c.base, `/api/v1/order/${orderId}/pickup`, {
+        const pickup = await post(c.base!, `/api/v1/order/${orderId}/pickup`, {
           pickupCode: o.pickupCode,
         });
         const end = await waitFor("the order to end", async () => {
-          const s = await statusOf(c.base, orderId);
+          const s = await statusOf(c.base!, orderId);
           return s === "DISPENSED" || s === "REFUNDED" ? s : undefined;
         }, 60_000);
         await waitFor("the money to settle", () => {

@@ -115,13 +115,8 @@ export async function assembleMachine(o: AssemblyOptions): Promise<Assembly> {
   const { bus, clock, random, log, config, journal } = o;
   const runs = (part: Part) => o.parts.includes(part);
   const heartbeatMs = o.heartbeatMs ?? 1000;
-  const ctx = (component: string): ActorContext => ({
-    bus,
-    clock,
-    random,
-    log: log.child(component),
-    config,
-  });
+  // Each actor names its own logger (ctx.log.child("oven")).
+  const ctx = (): ActorContext => ({ bus, clock, random, log, config });
   const hw = o.hardware;
   const needHw = (part: Part): SimHardware => {
     if (!hw) throw new RangeError(`Part "${part}" needs the simulated hardware in its process`);
@@ -134,39 +129,39 @@ export async function assembleMachine(o: AssemblyOptions): Promise<Assembly> {
   if (runs("safety")) {
     const io = hw ? createLocalSafetyIo(hw.plant) : new RemoteSafetyIo(bus);
     if (io instanceof RemoteSafetyIo) cleanups.push(() => io.close());
-    specs.push({ component: "safety", start: () => startSafety(ctx("safety"), io) });
+    specs.push({ component: "safety", start: () => startSafety(ctx(), io) });
   }
   if (runs("supervisor")) {
     specs.push({
       component: "supervisor",
-      start: () => startSupervisor(ctx("supervisor"), { heartbeatTimeoutMs: 3 * heartbeatMs }),
+      start: () => startSupervisor(ctx(), { heartbeatTimeoutMs: 3 * heartbeatMs }),
     });
   }
   if (runs("oven")) {
     const { oven } = needHw("oven");
-    specs.push({ component: "oven", start: () => startOven(ctx("oven"), oven.driver) });
+    specs.push({ component: "oven", start: () => startOven(ctx(), oven.driver) });
   }
   if (runs("carousel")) {
     const { carousel } = needHw("carousel");
     const initialStock = o.initialStock ?? fullStock(config, clock.now());
     specs.push({
       component: "carousel",
-      start: () => startCarousel(ctx("carousel"), carousel.driver, { journal, initialStock }),
+      start: () => startCarousel(ctx(), carousel.driver, { journal, initialStock }),
     });
   }
   if (runs("arm")) {
     const { arm } = needHw("arm");
-    specs.push({ component: "arm", start: () => startArm(ctx("arm"), arm.driver) });
+    specs.push({ component: "arm", start: () => startArm(ctx(), arm.driver) });
   }
   if (runs("payment")) {
     const { payment } = needHw("payment");
     specs.push({
       component: "payment",
-      start: () => startPayment(ctx("payment"), payment, { journal }),
+      start: () => startPayment(ctx(), payment, { journal }),
     });
   }
   if (runs("order")) {
-    specs.push({ component: "order", start: () => startOrders(ctx("order"), { journal }) });
+    specs.push({ component: "order", start: () => startOrders(ctx(), { journal }) });
   }
   const host = await hostActors(bus, clock, log.child("host"), specs, heartbeatMs);
   return {

@@ -294,3 +294,47 @@ Deno.test("machine: maintenance mode refuses new orders and lets in-flight ones 
 Deno.test("machine: the default config is valid", () => {
   assert.ok(defaultConfig.menu.length > 0);
 });
+
+Deno.test("machine: a FIFO queue with estimated waits, fetching the next pizza while one bakes", async () => {
+  await withMachine(async (m) => {
+    const { retrieved } = await import("../protocol/carousel.ts");
+    const { progress, cooked } = await import("../protocol/oven.ts");
+    const events: string[] = [];
+    const stops = [
+      m.bus.subscribe(retrieved, m.machineId, (e) => events.push(`retrieved:${e.orderId}`)),
+      m.bus.subscribe(cooked, m.machineId, (e) => events.push(`cooked:${e.orderId}`)),
+      m.bus.subscribe(progress, m.machineId, (e) => {
+        if (e.status === "COOKING" && events.at(-1) !== `cooking:${e.orderId}`) {
+          events.push(`cooking:${e.orderId}`);
+        }
+      }),
+    ];
+    try {
+      const ids: string[] = [];
+      for (const pizzaId of ["margherita", "pepperoni", "veggie"]) {
+        const o = await order(m, pizzaId);
+        assert.equal((await payCard(m, o.orderId)).body.status, "AUTHORIZED");
+        ids.push(o.orderId);
+      }
+      const views = await Promise.all(
+        ids.map(async (id) => (await m.http("GET", `/api/v1/order/${id}/status`)).body),
+      );
+      assert.deepEqual(views.map((v) => v.queuePosition), [1, 2, 3]);
+      const etas = views.map((v) => Number(v.estimatedReadyTime));
+      assert.ok(etas[0]! < etas[1]! && etas[1]! < etas[2]!, `ETAs ${etas}`);
+      for (const id of ids) {
+        const ready = await m.waitStatus(id, "READY", 60_000);
+        await m.http("POST", `/api/v1/order/${id}/pickup`, { pickupCode: ready.pickupCode });
+        await m.waitStatus(id, "DISPENSED");
+      }
+      // The second pizza came out of storage before the first was baked, and
+      // the oven baked them one at a time, in order.
+      const at = (e: string) => events.indexOf(e);
+      assert.ok(at(`retrieved:${ids[1]}`) < at(`cooked:${ids[0]}`), events.join(" "));
+      assert.ok(at(`cooked:${ids[0]}`) < at(`cooking:${ids[1]}`), events.join(" "));
+      assert.ok(at(`cooked:${ids[1]}`) < at(`cooking:${ids[2]}`), events.join(" "));
+    } finally {
+      for (const s of stops) s();
+    }
+  });
+});

@@ -7,7 +7,7 @@ import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate"
 import type { ActorContext, RunningActor } from "../actor.ts";
 import type { Journal } from "../../journal/journal.ts";
 import { fail, ok, type Result } from "../../protocol/define.ts";
-import type { Order, Pizza } from "../../protocol/entities.ts";
+import type { CookingSession, Order, Pizza } from "../../protocol/entities.ts";
 import * as arm from "../../protocol/arm.ts";
 import * as carousel from "../../protocol/carousel.ts";
 import * as oven from "../../protocol/oven.ts";
@@ -24,6 +24,8 @@ type OrderSnapshot = SnapshotFrom<typeof orderMachine>;
 
 /** Handling time around the bake: retrieval, arm moves, door. */
 const handlingMs = 45_000;
+/** From the end of the bake to the pizza in the pickup area. */
+const unloadMs = 10_000;
 /**
  * How long an order keeps asking a component that does not answer. Components
  * fault on their own deadlines (a jam, a stuck door) and say so at once; this
@@ -48,7 +50,8 @@ interface MachineState {
 
 /** Starts the order component; recovers the journal's unfinished orders first. */
 export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningActor {
-  const { bus, clock, random, log } = ctx;
+  const { bus, clock, random } = ctx;
+  const log = ctx.log.child("order");
   const store = new OrderStore(options.journal);
   const live = new Map<string, OrderActor>();
   const lastStatus = new Map<string, string>();
@@ -118,6 +121,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
         untilDone(
           async () => {
             const r = await bus.request(oven.cook, input);
+            if (r.ok) sessions.set(input.orderId, r.value);
             if (r.ok && r.value.status === "ERROR") {
               return fail("FAULT", "the oven ended the cooking session with an error");
             }
@@ -200,21 +204,33 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
 
   const cycleMs = (pizza: Pizza) => pizza.cookingTimeMs + handlingMs;
 
+  /** Latest cooking session per order, as the oven last reported it. */
+  const sessions = new Map<string, CookingSession>();
+
+  /**
+   * When the pizza of `s` will be ready (§6.5): the queue ahead of it bakes in
+   * turn; an order already in the oven finishes when its session says.
+   */
   const estimateReadyAt = (s: OrderSnapshot): number | null => {
-    const status = s.context.record.order.status;
-    if (status === "READY") return s.context.record.order.readyAt;
+    const { order } = s.context.record;
+    if (order.status === "READY") return order.readyAt;
     if (
-      !["PENDING", "PAYMENT_PROCESSING", "PAYMENT_PENDING", "PAID", "PREPARING"].includes(status)
+      !["PENDING", "PAYMENT_PROCESSING", "PAYMENT_PENDING", "PAID", "PREPARING"].includes(
+        order.status,
+      )
     ) {
       return null;
     }
-    const queue = queueOrder();
-    const index = queue.findIndex((q) =>
-      q.context.record.order.orderId === s.context.record.order.orderId
-    );
-    const ahead = index === -1 ? queue : queue.slice(0, index);
-    return clock.now() + ahead.reduce((sum, q) => sum + cycleMs(q.context.record.pizza), 0) +
-      cycleMs(s.context.record.pizza);
+    let t = clock.now();
+    for (const q of queueOrder()) {
+      const id = q.context.record.order.orderId;
+      const session = sessions.get(id);
+      t = session
+        ? Math.max(t, session.estimatedCompletion + unloadMs)
+        : t + cycleMs(q.context.record.pizza);
+      if (id === order.orderId) return t;
+    }
+    return t + cycleMs(s.context.record.pizza);
   };
 
   const view = (s: OrderSnapshot): orders.OrderView => {
@@ -301,6 +317,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
             reason: s.context.record.order.reason,
           });
         }
+        if (!s.matches("preparing")) sessions.delete(orderId);
         if (s.status === "done") {
           live.delete(orderId);
           lastStatus.delete(orderId);

@@ -13,16 +13,15 @@
  * await server.shutdown();
  * ```
  */
-import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { Clock } from "../clock/clock.ts";
 import type { TypedBus } from "../bus/typed_bus.ts";
 import type { Logger } from "../log/log.ts";
 import { technicianScheme } from "./auth.ts";
-import { type ApiDeps, createSubApp } from "./context.ts";
+import { type ApiDeps, createSubApp, jsonResponse, routeDeclarer } from "./context.ts";
 import { controlRoutes } from "./control_routes.ts";
 import { customerRoutes } from "./customer_routes.ts";
-import { errorDefault } from "./errors.ts";
 import { kioskPage } from "./kiosk.ts";
 import { liveRoutes } from "./live.ts";
 
@@ -48,21 +47,15 @@ export interface MachineApi {
   openSockets(): number;
 }
 
-const healthRoute = createRoute({
+const healthRoute = routeDeclarer("health")({
   method: "get",
   path: "/health",
-  tags: ["health"],
   summary: "The API process is up",
   responses: {
-    200: {
-      description: "Up",
-      content: {
-        "application/json": {
-          schema: z.object({ status: z.literal("ok"), machineId: z.string(), time: z.number() }),
-        },
-      },
-    },
-    default: errorDefault,
+    200: jsonResponse(
+      z.object({ status: z.literal("ok"), machineId: z.string(), time: z.number() }),
+      "Up",
+    ),
   },
 });
 

@@ -4,13 +4,19 @@
  * ids out.
  */
 import type { MiddlewareHandler } from "hono";
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { Clock } from "../clock/clock.ts";
 import type { TypedBus } from "../bus/typed_bus.ts";
 import type { Logger } from "../log/log.ts";
 import { type CommandDef, OrderId } from "../protocol/define.ts";
-import { errorHandler, errorResponse, notFoundHandler, validationHook } from "./errors.ts";
+import {
+  errorDefault,
+  errorHandler,
+  errorResponse,
+  notFoundHandler,
+  validationHook,
+} from "./errors.ts";
 
 /** What the machine API needs. */
 export interface ApiDeps {
@@ -83,4 +89,32 @@ export function fieldsOf<Q, K extends keyof Q & string>(
     shape[key] = field;
   }
   return z.object(shape) as unknown as z.ZodType<Pick<Q, K>>;
+}
+
+/** A JSON response of `schema` in a route's `responses`. */
+export function jsonResponse<S extends z.ZodType>(schema: S, description: string) {
+  return { description, content: { "application/json": { schema } } };
+}
+
+/** A JSON request body of `schema`; `required: false` for a body that may be left out. */
+export function jsonBody<S extends z.ZodType>(schema: S, required = true) {
+  return { required, content: { "application/json": { schema } } };
+}
+
+/** A route as its sub-app declares it: what the sub-app adds to all its routes left out. */
+export type RouteSpec = Omit<RouteConfig, "tags" | "security">;
+
+/**
+ * The route declarer of one sub-app: every route it declares carries the
+ * sub-app's `tag` and `security` and answers any status it does not list with
+ * the one error body.
+ */
+export function routeDeclarer(tag: string, security?: RouteConfig["security"]) {
+  return <const R extends RouteSpec>(route: R) =>
+    createRoute({
+      ...route,
+      tags: [tag],
+      ...(security ? { security } : {}),
+      responses: { ...route.responses, default: errorDefault },
+    });
 }

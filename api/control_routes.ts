@@ -4,7 +4,7 @@
  * maintenance mode, restock, service, machine status, inventory. All want the
  * technician token; each maps onto one bus command (status onto four).
  */
-import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { Logger } from "../log/log.ts";
 import { z } from "zod";
@@ -21,10 +21,13 @@ import {
   commandTimeoutMs,
   createSubApp,
   fieldsOf,
+  jsonBody,
+  jsonResponse,
   MachineParams,
   ourMachine,
+  routeDeclarer,
 } from "./context.ts";
-import { errorDefault, errorResponse, failedResponse } from "./errors.ts";
+import { errorResponse, failedResponse } from "./errors.ts";
 
 /** Body of `POST …/cook`: the seed's fields; temperature and time come from the menu. */
 export const CookBody = z.object({
@@ -118,114 +121,86 @@ const MachineStatusView = supervisor.SupervisorStatus.extend({
   unavailable: z.record(z.string(), z.string()),
 });
 
-const security = [{ [technicianScheme]: [] }];
+const controlRoute = routeDeclarer("control", [{ [technicianScheme]: [] }]);
 
-function json<S extends z.ZodType>(schema: S, description: string) {
-  return { description, content: { "application/json": { schema } } };
-}
-
-function body<S extends z.ZodType>(schema: S, required = true) {
-  return { required, content: { "application/json": { schema } } };
-}
-
-const cookRoute = createRoute({
+const cookRoute = controlRoute({
   method: "post",
   path: "/api/v1/machine/{machineId}/cook",
-  tags: ["control"],
   summary: "Bakes the order's pizza at its menu temperature and time",
-  security,
-  request: { params: MachineParams, body: body(CookBody) },
-  responses: { 200: json(CookResult, "The cooking session"), default: errorDefault },
+  request: { params: MachineParams, body: jsonBody(CookBody) },
+  responses: { 200: jsonResponse(CookResult, "The cooking session") },
 });
 
-const cookingStatusRoute = createRoute({
+const cookingStatusRoute = controlRoute({
   method: "get",
   path: "/api/v1/machine/{machineId}/cooking-status",
-  tags: ["control"],
   summary: "The oven and its cooking session",
-  security,
   request: { params: MachineParams },
-  responses: { 200: json(CookingStatusView, "The oven"), default: errorDefault },
+  responses: { 200: jsonResponse(CookingStatusView, "The oven") },
 });
 
-const dispenseRoute = createRoute({
+const dispenseRoute = controlRoute({
   method: "post",
   path: "/api/v1/machine/{machineId}/dispense",
-  tags: ["control"],
   summary: "Hands a READY pizza out without its pickup code",
-  security,
-  request: { params: MachineParams, body: body(DispenseBody) },
-  responses: { 200: json(Outcome, "Whether it was handed out"), default: errorDefault },
+  request: { params: MachineParams, body: jsonBody(DispenseBody) },
+  responses: { 200: jsonResponse(Outcome, "Whether it was handed out") },
 });
 
-const cancelOrderRoute = createRoute({
+const cancelOrderRoute = controlRoute({
   method: "post",
   path: "/api/v1/machine/{machineId}/cancel-order",
-  tags: ["control"],
   summary: "Cancels any order not yet dispensed, refunding what was paid",
-  security,
-  request: { params: MachineParams, body: body(TechnicianCancelBody) },
-  responses: { 200: json(CancelOutcome, "The order was cancelled"), default: errorDefault },
+  request: { params: MachineParams, body: jsonBody(TechnicianCancelBody) },
+  responses: { 200: jsonResponse(CancelOutcome, "The order was cancelled") },
 });
 
-const safetyResetRoute = createRoute({
+const safetyResetRoute = controlRoute({
   method: "post",
   path: "/api/v1/machine/{machineId}/safety/reset",
-  tags: ["control"],
   summary: "Resets a safety trip once every cause has cleared",
-  security,
-  request: { params: MachineParams, body: body(SafetyResetBody) },
-  responses: { 200: json(safety.SafetyStatus, "The safety state"), default: errorDefault },
+  request: { params: MachineParams, body: jsonBody(SafetyResetBody) },
+  responses: { 200: jsonResponse(safety.SafetyStatus, "The safety state") },
 });
 
-const maintenanceRoute = createRoute({
+const maintenanceRoute = controlRoute({
   method: "post",
   path: "/api/v1/machine/{machineId}/maintenance-mode",
-  tags: ["control"],
   summary: "Enters or leaves maintenance mode; orders in flight finish",
-  security,
-  request: { params: MachineParams, body: body(MaintenanceBody) },
-  responses: { 200: json(MaintenanceOutcome, "The machine's mode"), default: errorDefault },
+  request: { params: MachineParams, body: jsonBody(MaintenanceBody) },
+  responses: { 200: jsonResponse(MaintenanceOutcome, "The machine's mode") },
 });
 
-const restockRoute = createRoute({
+const restockRoute = controlRoute({
   method: "post",
   path: "/api/v1/machine/{machineId}/restock",
-  tags: ["control"],
   summary: "Loads pizzas into storage",
-  security,
-  request: { params: MachineParams, body: body(RestockBody) },
-  responses: { 200: json(carousel.Inventory, "Stock after restocking"), default: errorDefault },
+  request: { params: MachineParams, body: jsonBody(RestockBody) },
+  responses: { 200: jsonResponse(carousel.Inventory, "Stock after restocking") },
 });
 
-const serviceRoute = createRoute({
+const serviceRoute = controlRoute({
   method: "post",
   path: "/api/v1/machine/{machineId}/service",
-  tags: ["control"],
   summary: "Storage was serviced: sales resume once it holds 5 °C",
-  security,
-  request: { params: MachineParams, body: body(ServiceBody, false) },
-  responses: { 200: json(carousel.Inventory, "Stock and food safety"), default: errorDefault },
+  request: { params: MachineParams, body: jsonBody(ServiceBody, false) },
+  responses: { 200: jsonResponse(carousel.Inventory, "Stock and food safety") },
 });
 
-const machineStatusRoute = createRoute({
+const machineStatusRoute = controlRoute({
   method: "get",
   path: "/api/v1/machine/{machineId}/status",
-  tags: ["control"],
   summary: "The machine: supervisor, oven, storage and safety in one view",
-  security,
   request: { params: MachineParams },
-  responses: { 200: json(MachineStatusView, "The machine"), default: errorDefault },
+  responses: { 200: jsonResponse(MachineStatusView, "The machine") },
 });
 
-const inventoryRoute = createRoute({
+const inventoryRoute = controlRoute({
   method: "get",
   path: "/api/v1/machine/{machineId}/inventory",
-  tags: ["control"],
   summary: "Stock and food-safety state",
-  security,
   request: { params: MachineParams },
-  responses: { 200: json(carousel.Inventory, "Stock"), default: errorDefault },
+  responses: { 200: jsonResponse(carousel.Inventory, "Stock") },
 });
 
 /** Logs every technician request that passed the guards, with its outcome (never its body). */

@@ -2,7 +2,7 @@
  * The customer's routes (seed 003 §4.1), no auth: menu, order, pay, status,
  * pickup, cancel. Each one is a thin mapping onto one `order.*` command.
  */
-import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import * as order from "../protocol/order.ts";
 import { PaymentMethod, PaymentStatus } from "../protocol/entities.ts";
@@ -11,12 +11,15 @@ import {
   commandTimeoutMs,
   createSubApp,
   fieldsOf,
+  jsonBody,
+  jsonResponse,
   MachineParams,
   OrderParams,
   ourMachine,
   payTimeoutMs,
+  routeDeclarer,
 } from "./context.ts";
-import { errorDefault, failedResponse } from "./errors.ts";
+import { failedResponse } from "./errors.ts";
 
 /** A menu line as the kiosk sees it: the protocol's plus `cookingTime` in seconds (seed §4.1). */
 export const MenuLine = order.MenuItem.extend({ cookingTime: z.number().int().nonnegative() });
@@ -91,69 +94,56 @@ const CancelResult = z.object({
   status: order.OrderView.shape.status,
 });
 
-function json<S extends z.ZodType>(schema: S, description: string) {
-  return { description, content: { "application/json": { schema } } };
-}
+const customerRoute = routeDeclarer("customer");
 
-function body<S extends z.ZodType>(schema: S, required = true) {
-  return { required, content: { "application/json": { schema } } };
-}
-
-const menuRoute = createRoute({
+const menuRoute = customerRoute({
   method: "get",
   path: "/api/v1/machine/{machineId}/menu",
-  tags: ["customer"],
   summary: "The menu, with what can be bought now",
   request: { params: MachineParams },
   responses: {
-    200: json(z.object({ pizzas: z.array(MenuLine) }), "The menu"),
-    default: errorDefault,
+    200: jsonResponse(z.object({ pizzas: z.array(MenuLine) }), "The menu"),
   },
 });
 
-const createOrderRoute = createRoute({
+const createOrderRoute = customerRoute({
   method: "post",
   path: "/api/v1/machine/{machineId}/order",
-  tags: ["customer"],
   summary: "Places an order and reserves its pizza",
-  request: { params: MachineParams, body: body(CreateOrderBody) },
-  responses: { 201: json(CreatedOrder, "The order, awaiting payment"), default: errorDefault },
+  request: { params: MachineParams, body: jsonBody(CreateOrderBody) },
+  responses: { 201: jsonResponse(CreatedOrder, "The order, awaiting payment") },
 });
 
-const payRoute = createRoute({
+const payRoute = customerRoute({
   method: "post",
   path: "/api/v1/order/{orderId}/payment",
-  tags: ["customer"],
   summary: "Pays by card or wallet token, or inserts one bill or coin",
-  request: { params: OrderParams, body: body(PayBody) },
-  responses: { 200: json(PaymentResult, "The payment's outcome"), default: errorDefault },
+  request: { params: OrderParams, body: jsonBody(PayBody) },
+  responses: { 200: jsonResponse(PaymentResult, "The payment's outcome") },
 });
 
-const statusRoute = createRoute({
+const statusRoute = customerRoute({
   method: "get",
   path: "/api/v1/order/{orderId}/status",
-  tags: ["customer"],
   summary: "The order's status and place in the queue",
   request: { params: OrderParams },
-  responses: { 200: json(OrderStatusView, "The order"), default: errorDefault },
+  responses: { 200: jsonResponse(OrderStatusView, "The order") },
 });
 
-const pickupRoute = createRoute({
+const pickupRoute = customerRoute({
   method: "post",
   path: "/api/v1/order/{orderId}/pickup",
-  tags: ["customer"],
   summary: "Checks the pickup code and opens the door",
-  request: { params: OrderParams, body: body(PickupBody) },
-  responses: { 200: json(PickupResult, "Whether the door opens"), default: errorDefault },
+  request: { params: OrderParams, body: jsonBody(PickupBody) },
+  responses: { 200: jsonResponse(PickupResult, "Whether the door opens") },
 });
 
-const cancelRoute = createRoute({
+const cancelRoute = customerRoute({
   method: "post",
   path: "/api/v1/order/{orderId}/cancel",
-  tags: ["customer"],
   summary: "Cancels the order before cooking starts, refunding what was paid",
-  request: { params: OrderParams, body: body(CustomerCancelBody, false) },
-  responses: { 200: json(CancelResult, "The order was cancelled"), default: errorDefault },
+  request: { params: OrderParams, body: jsonBody(CustomerCancelBody, false) },
+  responses: { 200: jsonResponse(CancelResult, "The order was cancelled") },
 });
 
 /** The customer's routes. */

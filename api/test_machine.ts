@@ -3,6 +3,7 @@
  * a real test bus. It serves every command the API calls, records what it
  * received, and answers with fixed sample values or with a scripted error.
  */
+import { safetyStatus } from "../testing/fixtures.ts";
 import { connectTestBus, type TestBus } from "../testing/nats.ts";
 import { type CommandDef, Component, fail, ok, type Result } from "../protocol/define.ts";
 import * as order from "../protocol/order.ts";
@@ -12,7 +13,6 @@ import * as safety from "../protocol/safety.ts";
 import * as supervisor from "../protocol/supervisor.ts";
 import type { Inventory } from "../protocol/carousel.ts";
 import type { OvenStatus } from "../protocol/oven.ts";
-import type { SafetyStatus } from "../protocol/safety.ts";
 import type { SupervisorStatus } from "../protocol/supervisor.ts";
 import type { CookingSession, Payment } from "../protocol/entities.ts";
 import type { OrderView } from "../protocol/order.ts";
@@ -149,16 +149,6 @@ function sampleInventory(clock: Clock, machineId: string): Inventory {
   };
 }
 
-const sampleSafety: SafetyStatus = {
-  tripped: false,
-  causes: [],
-  activeInputs: [],
-  latchedAt: null,
-  heaterPowerCut: false,
-  armHalted: false,
-  pickupDoorOpen: false,
-};
-
 function sampleSupervisor(maintenance: boolean): SupervisorStatus {
   const components = Object.fromEntries(
     Component.options.map((c) => [c, { state: "running", alive: true, lastSeen: 1, restarts: 0 }]),
@@ -263,8 +253,8 @@ export async function startTestMachine(options: TestMachineOptions = {}): Promis
   serve(carousel.restock, () => ok(sampleInventory(clock, machineId)), false);
   serve(carousel.service, () => ok(sampleInventory(clock, machineId)), false);
   serve(carousel.inventory, () => ok(sampleInventory(clock, machineId)), false);
-  serve(safety.reset, () => ok(sampleSafety), false);
-  serve(safety.status, () => ok(sampleSafety), false);
+  serve(safety.reset, () => ok(safetyStatus(false)), false);
+  serve(safety.status, () => ok(safetyStatus(false)), false);
   serve(supervisor.status, () => ok(sampleSupervisor(false)), false);
   serve(supervisor.maintenance, (req) => ok(sampleSupervisor(req.enable)), false);
   // The API must not ask before every subscription reached the server.

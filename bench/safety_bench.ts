@@ -17,12 +17,12 @@ import { RemoteSafetyIo } from "../hardware/sim/safety_io.ts";
 import { SimPlant } from "../hardware/sim/plant.ts";
 import { servePlant } from "../hardware/sim/plant_server.ts";
 import { silentLogger } from "../log/log.ts";
-import type { MachineConfig } from "../protocol/config.ts";
 import { changed, type PlantSignal, set } from "../protocol/plant.ts";
 import { reset } from "../protocol/safety.ts";
 import { createCryptoRandom } from "../random/random.ts";
+import { testConfig } from "../testing/fixtures.ts";
+import { sharedNatsUrl } from "../testing/nats.ts";
 
-const url = Deno.env.get("NATS_URL") ?? "nats://127.0.0.1:4222";
 const presses = Number(Deno.args[0] ?? 500);
 const warmup = Number(Deno.args[1] ?? 50);
 const clock = createRealClock();
@@ -30,31 +30,11 @@ const random = createCryptoRandom();
 const machineId = `bench-${random.uuid().slice(0, 8)}`;
 
 async function connect(name: string): Promise<{ raw: NatsBus; bus: TypedBus }> {
-  const raw = await connectNatsBus({ url, clock, log: silentLogger, name });
+  const raw = await connectNatsBus({ url: sharedNatsUrl, clock, log: silentLogger, name });
   return { raw, bus: new TypedBus(raw, { clock, random, log: silentLogger, machineId }) };
 }
 
-const config: MachineConfig = {
-  version: "bench",
-  menu: [{
-    pizzaId: "margherita",
-    name: "Margherita",
-    description: "",
-    size: "MEDIUM",
-    toppings: [],
-    priceCents: 900,
-    calories: 800,
-    allergens: [],
-    imageUrl: "",
-    cookingTimeMs: 90_000,
-    cookingTempC: 250,
-  }],
-  acceptedCents: [100],
-  storageSlots: 10,
-  pickupBays: 2,
-  utcOffsetMin: 0,
-  lowStockThreshold: 1,
-};
+const config = testConfig({ version: "bench" });
 
 /** Resolves when `signal` is next reported as `value`; rejects after `timeoutMs`. */
 function nextChange(
@@ -145,7 +125,7 @@ const fmt = (ms: number) => `${ms.toFixed(3)} ms`;
 console.log(
   `safety bench: e-stop -> heater cut over NATS (plant, safety, operator on 3 connections)`,
 );
-console.log(`presses: ${sorted.length} (after ${warmup} warm-up), server ${url}`);
+console.log(`presses: ${sorted.length} (after ${warmup} warm-up), server ${sharedNatsUrl}`);
 console.log(
   `p50 ${fmt(percentile(sorted, 50))}  p95 ${fmt(percentile(sorted, 95))}  ` +
     `p99 ${fmt(percentile(sorted, 99))}  max ${fmt(sorted.at(-1)!)}  mean ${fmt(mean)}`,

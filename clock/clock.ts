@@ -108,12 +108,19 @@ export function createRealClock(options: RealClockOptions = {}): Clock & { speed
   let wake: ReturnType<typeof setTimeout> | undefined;
   let wakeDue = Infinity;
   let immediate = false;
+  // While a timer's callback and the microtasks it queued run, time stands at
+  // its due time, so a chain re-armed from there keeps its place in line.
+  let frozen = false;
+  const thaw = () => {
+    frozen = false;
+  };
 
   const earliest = () => {
     while (heap.peek()?.cancelled) heap.pop();
     return heap.peek();
   };
   const now = () => {
+    if (frozen) return last;
     const next = earliest();
     if (!next || next.due > wall()) last = Math.max(last, wall());
     return last;
@@ -143,6 +150,10 @@ export function createRealClock(options: RealClockOptions = {}): Clock & { speed
     if (next && next.due <= wall()) {
       heap.pop();
       last = Math.max(last, next.due);
+      if (!frozen) {
+        frozen = true;
+        setImmediate(thaw);
+      }
       try {
         next.fn();
       } catch (err) {

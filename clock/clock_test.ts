@@ -50,3 +50,21 @@ Deno.test("real clock: cleared timers never fire and every() stops", async () =>
 Deno.test("real clock: a bad speed is refused naming it", () => {
   assert.throws(() => createRealClock({ speed: 0 }), /speed must be a positive number, got "0"/);
 });
+
+Deno.test("real clock: a chain re-armed from a late timer keeps its place before a later deadline", async () => {
+  const clock = createRealClock({ speed: 1000 });
+  const fired: string[] = [];
+  // Inside a timer's callback time stands still, so both start from one instant.
+  clock.setTimeout(() => {
+    clock.setTimeout(() => fired.push("deadline"), 2_000);
+    clock.setTimeout(() => {
+      // ~1.9 s of machine time pass in wall work while nothing else is overdue:
+      // the step re-armed here is due at 1 000 + 999, before the deadline.
+      const until = performance.now() + 1.9;
+      while (performance.now() < until) { /* busy */ }
+      clock.setTimeout(() => fired.push("chain"), 999);
+    }, 1_000);
+  }, 0);
+  await sleep(clock, 3_000);
+  assert.deepEqual(fired, ["chain", "deadline"]);
+});

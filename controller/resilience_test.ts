@@ -6,27 +6,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openJournal } from "../journal/journal.ts";
 import { openSimLedger } from "../hardware/sim/payment.ts";
-import { freePort, sharedNatsUrl, startPrivateNats, waitFor } from "../testing/nats.ts";
-import { startTestMachine, testTechToken } from "../testing/machine.ts";
-import { spawnController } from "../testing/controller_process.ts";
-
-async function json(res: Response) {
-  return await res.json() as Record<string, unknown>;
-}
-
-async function post(base: string, path: string, body: unknown) {
-  return json(
-    await fetch(`${base}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    }),
-  );
-}
+import { startPrivateNats, waitFor } from "../testing/nats.ts";
+import { startTestMachine } from "../testing/machine.ts";
+import { controllerEnv, postJson, spawnController } from "../testing/controller_process.ts";
 
 async function statusOf(base: string, orderId: string): Promise<string | undefined> {
   try {
-    return String((await json(await fetch(`${base}/api/v1/order/${orderId}/status`))).status);
+    const res = await fetch(`${base}/api/v1/order/${orderId}/status`);
+    return String((await res.json() as Record<string, unknown>).status);
   } catch {
     return undefined;
   }
@@ -35,24 +22,18 @@ async function statusOf(base: string, orderId: string): Promise<string | undefin
 Deno.test("resilience: a controller killed mid-order finishes or refunds it, charging once", async (t) => {
   const dataDir = await Deno.makeTempDir({ prefix: "fornax-crash-" });
   const machineId = `t-${crypto.randomUUID().slice(0, 8)}`;
-  const env = {
-    NATS_URL: sharedNatsUrl,
-    MACHINE_ID: machineId,
-    PORT: String(freePort()),
-    TECH_TOKEN: testTechToken,
-    FORNAX_DATA: dataDir,
-  };
+  const env = controllerEnv(machineId, dataDir);
   const ledger = () => openSimLedger(openJournal(join(dataDir, machineId, "gateway.db")));
   try {
     await t.step(
       "killed while preparing → REFUNDED, authorization voided once, never captured",
       async () => {
         let c = await spawnController(env);
-        const o = await post(c.base!, `/api/v1/machine/${machineId}/order`, {
+        const o = await postJson(c.base!, `/api/v1/machine/${machineId}/order`, {
           pizzaId: "margherita",
         });
         const orderId = String(o.orderId);
-        const paid = await post(c.base!, `/api/v1/order/${orderId}/payment`, {
+        const paid = await postJson(c.base!, `/api/v1/order/${orderId}/payment`, {
           method: "CARD",
           paymentDetails: { token: "tok_visa" },
         });
@@ -79,9 +60,11 @@ Deno.test("resilience: a controller killed mid-order finishes or refunds it, cha
       "killed while READY → collected or refunded after restart, charged at most once",
       async () => {
         let c = await spawnController(env);
-        const o = await post(c.base!, `/api/v1/machine/${machineId}/order`, { pizzaId: "veggie" });
+        const o = await postJson(c.base!, `/api/v1/machine/${machineId}/order`, {
+          pizzaId: "veggie",
+        });
         const orderId = String(o.orderId);
-        await post(c.base!, `/api/v1/order/${orderId}/payment`, {
+        await postJson(c.base!, `/api/v1/order/${orderId}/payment`, {
           method: "CARD",
           paymentDetails: { token: "tok_visa" },
         });
@@ -94,7 +77,7 @@ Deno.test("resilience: a controller killed mid-order finishes or refunds it, cha
         c = await spawnController(env);
         // The simulated world restarts with the process, so the pizza in the
         // pickup area may be gone: the order must then end REFUNDED, never charged.
-        const pickup = await post(c.base!, `/api/v1/order/${orderId}/pickup`, {
+        const pickup = await postJson(c.base!, `/api/v1/order/${orderId}/pickup`, {
           pickupCode: o.pickupCode,
         });
         const end = await waitFor("the order to end", async () => {

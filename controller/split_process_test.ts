@@ -4,22 +4,15 @@
  * e-stop, and the order it interrupts is refunded.
  */
 import assert from "node:assert/strict";
-import { connectTestBus, freePort, sharedNatsUrl, waitFor } from "../testing/nats.ts";
-import { spawnController } from "../testing/controller_process.ts";
-import { testTechToken } from "../testing/machine.ts";
+import { connectTestBus, waitFor } from "../testing/nats.ts";
+import { controllerEnv, postJson, spawnController } from "../testing/controller_process.ts";
 import * as plant from "../protocol/plant.ts";
 import * as supervisor from "../protocol/supervisor.ts";
 
 Deno.test("split processes: the safety monitor in a process of its own protects the machine", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "fornax-split-" });
   const machineId = `t-${crypto.randomUUID().slice(0, 8)}`;
-  const env = {
-    NATS_URL: sharedNatsUrl,
-    MACHINE_ID: machineId,
-    PORT: String(freePort()),
-    TECH_TOKEN: testTechToken,
-    FORNAX_DATA: dataDir,
-  };
+  const env = controllerEnv(machineId, dataDir);
   const speed = ["--speed", "20"];
   const main = await spawnController(env, [
     ...speed,
@@ -34,12 +27,7 @@ Deno.test("split processes: the safety monitor in a process of its own protects 
       return r.ok && r.value.components.safety.alive ? true : undefined;
     }, 30_000);
     const base = main.base!;
-    const post = async (path: string, body: unknown) =>
-      await (await fetch(`${base}${path}`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-      })).json();
+    const post = (path: string, body: unknown) => postJson(base, path, body);
     const o = await post(`/api/v1/machine/${machineId}/order`, { pizzaId: "margherita" });
     const paid = await post(`/api/v1/order/${o.orderId}/payment`, {
       method: "CARD",

@@ -2,7 +2,8 @@
  * Test fixture: the controller as `deno task start` runs it, in a child
  * process that a test can kill, restart or run beside another one.
  */
-import { waitFor } from "./nats.ts";
+import { testTechToken } from "./machine.ts";
+import { freePort, sharedNatsUrl, waitFor } from "./nats.ts";
 
 const mainTs = new URL("../controller/main.ts", import.meta.url).pathname;
 
@@ -14,6 +15,34 @@ export interface ControllerProcess {
   kill(): Promise<void>;
   /** SIGTERM: an orderly stop. */
   stop(): Promise<void>;
+}
+
+/**
+ * The environment of a controller for `machineId` on the shared nats-server,
+ * keeping its data in `dataDir` and serving its API on a free port.
+ */
+export function controllerEnv(machineId: string, dataDir: string): Record<string, string> {
+  return {
+    NATS_URL: sharedNatsUrl,
+    MACHINE_ID: machineId,
+    PORT: String(freePort()),
+    TECH_TOKEN: testTechToken,
+    FORNAX_DATA: dataDir,
+  };
+}
+
+/** POSTs `body` as JSON to the API at `base` and returns the parsed answer. */
+export async function postJson(
+  base: string,
+  path: string,
+  body: unknown,
+): Promise<Record<string, unknown>> {
+  const res = await fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return await res.json() as Record<string, unknown>;
 }
 
 /**

@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
 import { sleep } from "../../clock/clock.ts";
-import type { ActorContext } from "../actor.ts";
 import { createSimArm, type SimArmOptions } from "../../hardware/sim/arm.ts";
 import { SimPlant } from "../../hardware/sim/plant.ts";
 import * as arm from "../../protocol/arm.ts";
 import * as safety from "../../protocol/safety.ts";
 import { alert } from "../../protocol/common.ts";
-import type { MachineConfig } from "../../protocol/config.ts";
 import type { CommandDef, EventMessage, Result } from "../../protocol/define.ts";
 import { createCryptoRandom } from "../../random/random.ts";
+import { safetyStatus, testActorContext, testConfig } from "../../testing/fixtures.ts";
 import { connectTestBus, waitFor } from "../../testing/nats.ts";
 import { type ArmOptions, startArm } from "./mod.ts";
 
@@ -17,37 +16,7 @@ const speed = 100;
 const requestTimeoutMs = 5_000 * speed;
 const random = createCryptoRandom();
 
-const config: MachineConfig = {
-  version: "test-1",
-  menu: [{
-    pizzaId: "margherita",
-    name: "Margherita",
-    description: "",
-    size: "MEDIUM",
-    toppings: [],
-    priceCents: 900,
-    calories: 800,
-    allergens: [],
-    imageUrl: "",
-    cookingTimeMs: 240_000,
-    cookingTempC: 220,
-  }],
-  acceptedCents: [100, 500],
-  storageSlots: 10,
-  pickupBays: 2,
-  utcOffsetMin: 0,
-  lowStockThreshold: 1,
-};
-
-const safetyIdle: safety.SafetyStatus = {
-  tripped: false,
-  causes: [],
-  activeInputs: [],
-  latchedAt: null,
-  heaterPowerCut: false,
-  armHalted: false,
-  pickupDoorOpen: false,
-};
+const config = testConfig();
 
 async function setup(options: { sim?: SimArmOptions; arm?: ArmOptions } = {}) {
   const tb = await connectTestBus({ speed });
@@ -66,8 +35,7 @@ async function setup(options: { sim?: SimArmOptions; arm?: ArmOptions } = {}) {
   tb.bus.subscribe(arm.taken, m, (e) => events.taken.push(e));
   tb.bus.subscribe(arm.fault, m, (e) => events.fault.push(e));
   tb.bus.subscribe(alert.arm, m, (e) => events.alert.push(e));
-  const ctx: ActorContext = { bus: tb.bus, clock: tb.clock, random, log: tb.log, config };
-  const actor = startArm(ctx, sim.driver, options.arm);
+  const actor = startArm(testActorContext(tb, config), sim.driver, options.arm);
   const call = <Q, R>(def: CommandDef<Q, R>, payload: Q): Promise<Result<R>> =>
     tb.bus.request(def, payload, { timeoutMs: requestTimeoutMs });
   const status = async () => {
@@ -112,7 +80,7 @@ async function setup(options: { sim?: SimArmOptions; arm?: ArmOptions } = {}) {
   };
   const tripSafety = () =>
     tb.bus.publish(safety.tripped, { causes: ["ESTOP"], latchedAt: tb.clock.now() });
-  const clearSafety = () => tb.bus.publish(safety.state, { status: safetyIdle });
+  const clearSafety = () => tb.bus.publish(safety.state, { status: safetyStatus(false) });
   return {
     tb,
     plant,

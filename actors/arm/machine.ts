@@ -84,6 +84,49 @@ function remember<T>(list: T[], item: T): T[] {
   return [...list, item].slice(-historyLength);
 }
 
+/**
+ * How a leg under way faults, whether moving to a position or homing: the drive
+ * fails, misses the leg's deadline, or is halted. The drive stops first.
+ */
+const legFaults = {
+  onError: { target: "fault", actions: ["faultHalted", "stopDriver", "publishFault", "clearMove"] },
+  after: {
+    legDeadline: {
+      target: "fault",
+      actions: ["faultJam", "stopDriver", "publishFault", "clearMove"],
+    },
+  },
+  on: {
+    SENSORS: {
+      guard: "haltAsserted",
+      target: "fault",
+      actions: ["assignSensors", "faultHalted", "stopDriver", "publishFault", "clearMove"],
+    },
+    SAFETY: {
+      guard: "safetyTrips",
+      target: "fault",
+      actions: ["assignSafety", "faultHalted", "stopDriver", "publishFault", "clearMove"],
+    },
+  },
+} as const;
+
+/**
+ * The pickup door failed or missed its deadline while `opening` (or closing):
+ * the drive stops, and a pizza taken during the cycle is still announced.
+ */
+function doorJam(opening: boolean) {
+  return {
+    target: "#arm.fault",
+    actions: [
+      { type: "faultDoorJam", params: { opening } },
+      "stopDriver",
+      "publishFault",
+      "publishTaken",
+      "clearDoor",
+    ],
+  } as const;
+}
+
 /** The arm machine; the host provides its actors and effect actions. */
 export const armMachine = setup({
   types: {
@@ -322,58 +365,20 @@ export const armMachine = setup({
           { guard: "moreLegs", target: "moving", reenter: true, actions: "nextLeg" },
           { target: "idle", actions: ["recordArrival", "publishMoved", "clearMove"] },
         ],
-        onError: {
-          target: "fault",
-          actions: ["faultHalted", "stopDriver", "publishFault", "clearMove"],
-        },
+        onError: legFaults.onError,
       },
-      after: {
-        legDeadline: {
-          target: "fault",
-          actions: ["faultJam", "stopDriver", "publishFault", "clearMove"],
-        },
-      },
-      on: {
-        SENSORS: {
-          guard: "haltAsserted",
-          target: "fault",
-          actions: ["assignSensors", "faultHalted", "stopDriver", "publishFault", "clearMove"],
-        },
-        SAFETY: {
-          guard: "safetyTrips",
-          target: "fault",
-          actions: ["assignSafety", "faultHalted", "stopDriver", "publishFault", "clearMove"],
-        },
-      },
+      after: legFaults.after,
+      on: legFaults.on,
     },
     homing: {
       invoke: {
         src: "moveArm",
         input: ({ context }) => ({ to: currentLeg(context)?.to ?? "HOME" }),
         onDone: { target: "idle", actions: ["recordArrival", "clearMove"] },
-        onError: {
-          target: "fault",
-          actions: ["faultHalted", "stopDriver", "publishFault", "clearMove"],
-        },
+        onError: legFaults.onError,
       },
-      after: {
-        legDeadline: {
-          target: "fault",
-          actions: ["faultJam", "stopDriver", "publishFault", "clearMove"],
-        },
-      },
-      on: {
-        SENSORS: {
-          guard: "haltAsserted",
-          target: "fault",
-          actions: ["assignSensors", "faultHalted", "stopDriver", "publishFault", "clearMove"],
-        },
-        SAFETY: {
-          guard: "safetyTrips",
-          target: "fault",
-          actions: ["assignSafety", "faultHalted", "stopDriver", "publishFault", "clearMove"],
-        },
-      },
+      after: legFaults.after,
+      on: legFaults.on,
     },
     door: {
       initial: "opening",
@@ -392,29 +397,9 @@ export const armMachine = setup({
               { guard: "takenNoted", target: "closing", actions: "publishDoorOpen" },
               { target: "open", actions: "publishDoorOpen" },
             ],
-            onError: {
-              target: "#arm.fault",
-              actions: [
-                { type: "faultDoorJam", params: { opening: true } },
-                "stopDriver",
-                "publishFault",
-                "publishTaken",
-                "clearDoor",
-              ],
-            },
+            onError: doorJam(true),
           },
-          after: {
-            doorDeadline: {
-              target: "#arm.fault",
-              actions: [
-                { type: "faultDoorJam", params: { opening: true } },
-                "stopDriver",
-                "publishFault",
-                "publishTaken",
-                "clearDoor",
-              ],
-            },
-          },
+          after: { doorDeadline: doorJam(true) },
         },
         open: {
           after: { doorTimeout: { target: "closing" } },
@@ -446,29 +431,9 @@ export const armMachine = setup({
                 actions: ["publishDoorClosed", "publishTaken", "clearDoor"],
               },
             ],
-            onError: {
-              target: "#arm.fault",
-              actions: [
-                { type: "faultDoorJam", params: { opening: false } },
-                "stopDriver",
-                "publishFault",
-                "publishTaken",
-                "clearDoor",
-              ],
-            },
+            onError: doorJam(false),
           },
-          after: {
-            doorDeadline: {
-              target: "#arm.fault",
-              actions: [
-                { type: "faultDoorJam", params: { opening: false } },
-                "stopDriver",
-                "publishFault",
-                "publishTaken",
-                "clearDoor",
-              ],
-            },
-          },
+          after: { doorDeadline: doorJam(false) },
         },
       },
     },

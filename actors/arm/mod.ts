@@ -104,6 +104,11 @@ export function startArm(
   /** Fault alerts raised since the last reset; a reset publishes them resolved. */
   let openAlerts: EventPayload<typeof alert.arm>[] = [];
 
+  const publishDoor = (open: boolean, orderId: string | null) => {
+    log.log("info", `pickup door ${open ? "open" : "closed"}`, { orderId });
+    bus.publish(arm.door, { open, orderId }, orderId ?? undefined);
+  };
+
   const publishFault = (c: ArmContext) => {
     if (!c.fault) return;
     const activeOrderId = c.move?.orderId ?? null;
@@ -179,22 +184,8 @@ export function startArm(
         log.log("info", "arm moved", { orderId: m.orderId, position: m.to });
         bus.publish(arm.moved, { orderId: m.orderId, position: m.to }, m.orderId);
       },
-      publishDoorOpen: ({ context }) => {
-        log.log("info", "pickup door open", { orderId: context.doorOrderId });
-        bus.publish(
-          arm.door,
-          { open: true, orderId: context.doorOrderId },
-          context.doorOrderId ?? undefined,
-        );
-      },
-      publishDoorClosed: ({ context }) => {
-        log.log("info", "pickup door closed", { orderId: context.doorOrderId });
-        bus.publish(
-          arm.door,
-          { open: false, orderId: context.doorOrderId },
-          context.doorOrderId ?? undefined,
-        );
-      },
+      publishDoorOpen: ({ context }) => publishDoor(true, context.doorOrderId),
+      publishDoorClosed: ({ context }) => publishDoor(false, context.doorOrderId),
       publishTaken: ({ context }) => {
         const orderId = context.takenOrderId;
         if (!orderId) return;

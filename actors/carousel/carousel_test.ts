@@ -11,6 +11,7 @@ import {
 } from "../../protocol/carousel.ts";
 import { daysFromNow, startRig, testConfig, until } from "./test_fixture.ts";
 import { waitFor } from "../../testing/nats.ts";
+import { sleep } from "../../clock/clock.ts";
 
 const order = () => crypto.randomUUID();
 
@@ -290,7 +291,18 @@ Deno.test("carousel: stock and reservations survive a restart on the same journa
   const journalPath = `${dir}/journal.db`;
   const initialStock = [{ pizzaId: "veggie", quantity: 4, storageSlot: 9, expiresAt: 0 }];
   try {
-    const rig = await startRig({ journalPath });
+    // The first run's rotation to slot 6 takes an hour (3.6 s of wall time),
+    // so the stop comes while that retrieval is surely still under way.
+    const holdMs = 3_600_000;
+    const rig = await startRig({
+      journalPath,
+      carousel: { rotateTimeoutMs: 2 * holdMs },
+      driver: (sim) => ({
+        ...sim,
+        rotateTo: (slot, signal) =>
+          slot === 6 ? sleep(rig.tb.clock, holdMs, signal) : sim.rotateTo(slot, signal),
+      }),
+    });
     initialStock[0]!.expiresAt = daysFromNow(rig, 2);
     const held = order();
     const taken = order();

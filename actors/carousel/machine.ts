@@ -76,6 +76,32 @@ function stopReasonOf(context: CarouselContext, event: CarouselEvent): string {
   return `${describeWarmStorage(tempC, since, atMs)}${grace}`;
 }
 
+/** A stroke of the mechanism (`what`) failed: the mechanism faults, saying why. */
+function strokeFailed(what: string) {
+  return {
+    target: "#carousel.mechanism.fault",
+    actions: {
+      type: "setFault",
+      params: ({ event }: { event: { error: unknown } }) => ({
+        message: `${what} failed: ${String(event.error)}`,
+      }),
+    },
+  } as const;
+}
+
+/** A stroke of the mechanism (`what`) outlasted its deadline `limit`: the mechanism faults. */
+function strokeLate(what: string, limit: "rotateTimeoutMs" | "ejectTimeoutMs") {
+  return {
+    target: "#carousel.mechanism.fault",
+    actions: {
+      type: "setFault",
+      params: ({ context }: { context: CarouselContext }) => ({
+        message: `${what} did not finish within ${context[limit]} ms`,
+      }),
+    },
+  } as const;
+}
+
 /** The carousel machine; provide its actors and the actions marked as host hooks. */
 export const carouselMachine = setup({
   types: {
@@ -184,25 +210,9 @@ export const carouselMachine = setup({
                 src: "rotate",
                 input: ({ context }) => ({ slot: context.queue[0]!.storageSlot }),
                 onDone: "ejecting",
-                onError: {
-                  target: "#carousel.mechanism.fault",
-                  actions: {
-                    type: "setFault",
-                    params: ({ event }) => ({ message: `rotation failed: ${String(event.error)}` }),
-                  },
-                },
+                onError: strokeFailed("rotation"),
               },
-              after: {
-                rotateTimeout: {
-                  target: "#carousel.mechanism.fault",
-                  actions: {
-                    type: "setFault",
-                    params: ({ context }) => ({
-                      message: `rotation did not finish within ${context.rotateTimeoutMs} ms`,
-                    }),
-                  },
-                },
-              },
+              after: { rotateTimeout: strokeLate("rotation", "rotateTimeoutMs") },
             },
             ejecting: {
               invoke: {
@@ -218,25 +228,9 @@ export const carouselMachine = setup({
                     "dequeue",
                   ],
                 },
-                onError: {
-                  target: "#carousel.mechanism.fault",
-                  actions: {
-                    type: "setFault",
-                    params: ({ event }) => ({ message: `ejection failed: ${String(event.error)}` }),
-                  },
-                },
+                onError: strokeFailed("ejection"),
               },
-              after: {
-                ejectTimeout: {
-                  target: "#carousel.mechanism.fault",
-                  actions: {
-                    type: "setFault",
-                    params: ({ context }) => ({
-                      message: `ejection did not finish within ${context.ejectTimeoutMs} ms`,
-                    }),
-                  },
-                },
-              },
+              after: { ejectTimeout: strokeLate("ejection", "ejectTimeoutMs") },
             },
           },
         },

@@ -69,6 +69,8 @@ type AlertPayload = Omit<z.infer<typeof Alert>, "machineId">;
 
 /** Finished reservations are kept this long so repeated `retrieve` calls still get DONE. */
 const FINISHED_RESERVATION_KEEP_MS = 24 * 3_600_000;
+/** Marks a reservation whose order was refunded while its pizza was being ejected. */
+const RELEASED_AT_HATCH = "released during retrieval";
 /** Cold readings are journalled at least this often, bounding the gap a restart must guess. */
 const SAMPLE_PERSIST_EVERY_MS = 60_000;
 
@@ -319,6 +321,45 @@ export function startCarousel(
     if (entries.length > 0 || dropped.length > 0) stockChanged();
   };
 
+  /**
+   * A pizza that left storage for an order that will not get it (the order
+   * failed, or its retrieval was cut short) goes into the food-safety log as
+   * FAILED_ORDER, so that stock = start − sold − discarded + restocked holds.
+   */
+  const writeOff = (r: Reservation, nowMs: number): FoodSafetyEntry | null => {
+    if (r.itemId === null || r.storageSlot === null || r.expiresAt === null) return null;
+    const item = store.item(r.itemId);
+    const entry: FoodSafetyEntry = {
+      logId: random.uuid(),
+      atMs: nowMs,
+      itemId: r.itemId,
+      pizzaId: r.pizzaId,
+      storageSlot: r.storageSlot,
+      reason: "FAILED_ORDER",
+      aboveLimitMs: Math.round(item?.aboveLimitMs ?? 0),
+      storageTempC: lastSample?.tempC ?? null,
+      expiresAt: r.expiresAt,
+    };
+    store.logFoodSafety(entry);
+    return entry;
+  };
+  const announceWriteOff = (e: FoodSafetyEntry | null, orderId: string): void => {
+    if (!e) return;
+    bus.publish(discarded, {
+      itemId: e.itemId,
+      pizzaId: e.pizzaId,
+      storageSlot: e.storageSlot,
+      reason: e.reason,
+      aboveLimitMs: e.aboveLimitMs,
+      storageTempC: e.storageTempC ?? lastGoodTempC ?? 0,
+    }, orderId);
+    log.log("warn", "pizza of a failed order discarded", {
+      orderId,
+      pizzaId: e.pizzaId,
+      slot: e.storageSlot,
+    });
+  };
+
   const recordSample = (sample: TempSample): void => {
     const prev = lastSample;
     if (prev && sample.atMs <= prev.atMs) return;
@@ -434,7 +475,15 @@ export function startCarousel(
         log.log("info", "sales resumed", {});
       },
       completeRetrieval: (_, { job }) => {
-        markReservation(job, { status: "DONE" });
+        const r = store.reservation(job.orderId);
+        if (r?.error === RELEASED_AT_HATCH) {
+          // Its order was refunded while the pizza was on its way out: lost to sale.
+          const entry = transaction(db, () => {
+            markReservation(job, { status: "FAILED" });
+            return writeOff(r, clock.now());
+          });
+          announceWriteOff(entry, job.orderId);
+        } else markReservation(job, { status: "DONE" });
         bus.publish(retrieved, {
           orderId: job.orderId,
           itemId: job.itemId,
@@ -445,10 +494,15 @@ export function startCarousel(
       },
       failRetrieval: (_, { job, message }) => {
         // The pizza's whereabouts are unknown now: it stays written off, never resold.
-        markReservation(job, {
-          status: "FAILED",
-          error: `Retrieval for order "${job.orderId}" failed: ${message}`,
+        const r = store.reservation(job.orderId);
+        const entry = transaction(db, () => {
+          markReservation(job, {
+            status: "FAILED",
+            error: `Retrieval for order "${job.orderId}" failed: ${message}`,
+          });
+          return r && r.status === "RETRIEVING" ? writeOff(r, clock.now()) : null;
         });
+        announceWriteOff(entry, job.orderId);
         raiseAlert(
           "EQUIPMENT_FAILURE",
           "CRITICAL",
@@ -602,7 +656,23 @@ export function startCarousel(
 
     bus.serve(release, (req) => {
       const r = store.reservation(req.orderId);
-      if (!r || r.status === "DONE" || r.status === "FAILED") return ok({ released: false });
+      if (r?.status === "DONE") {
+        // The pizza left storage and its order is being refunded: it is lost to
+        // sale. FAILED keeps a repeated release from logging it twice.
+        const entry = transaction(db, () => {
+          store.putReservation({
+            ...r,
+            status: "FAILED",
+            updatedAt: clock.now(),
+            error: `Order "${r.orderId}" was refunded after its pizza left storage`,
+          });
+          return writeOff(r, clock.now());
+        });
+        announceWriteOff(entry, r.orderId);
+        stockChanged();
+        return ok({ released: false });
+      }
+      if (!r || r.status === "FAILED") return ok({ released: false });
       if (r.status === "RETRIEVING") {
         if (atHatch(r.orderId)) {
           // The pizza is leaving its slot and cannot go back; the order's refund must go on.
@@ -610,18 +680,24 @@ export function startCarousel(
             orderId: r.orderId,
             slot: r.storageSlot,
           });
+          // Marked, so that the pizza is written off once it is out (or the retrieval fails).
+          store.putReservation({ ...r, error: RELEASED_AT_HATCH, updatedAt: clock.now() });
           return ok({ released: false });
         }
         const queued = queuedIndex(r.orderId) >= 0;
-        transaction(db, () => {
+        const entry = transaction(db, () => {
           const item = r.itemId ? store.item(r.itemId) : undefined;
           // Only a retrieval that never started here surely left its pizza in the slot;
           // one cut short by a restart may have ejected it, so it stays written off.
           if (queued && item) store.setQuantity(item.itemId, item.quantity + 1);
           store.deleteReservation(r.orderId);
+          return queued ? null : writeOff(r, clock.now());
         });
         if (queued) actor.send({ type: "CANCEL", orderId: r.orderId });
-        else log.log("warn", "interrupted retrieval written off", { orderId: r.orderId });
+        else {
+          log.log("warn", "interrupted retrieval written off", { orderId: r.orderId });
+          announceWriteOff(entry, r.orderId);
+        }
       } else {
         store.deleteReservation(r.orderId);
       }

@@ -2,47 +2,27 @@
  * Shared by the carousel's tests: a carousel actor on real NATS over the
  * simulated carousel, with every carousel event recorded.
  */
+import { testActorContext, testConfig as baseConfig, testPizza } from "../../testing/fixtures.ts";
 import { connectTestBus, type TestBus, waitFor } from "../../testing/nats.ts";
 import { SimPlant } from "../../hardware/sim/plant.ts";
 import { createSimCarousel, type SimCarousel } from "../../hardware/sim/carousel.ts";
 import { type Journal, openJournal } from "../../journal/journal.ts";
 import type { CarouselDriver } from "../../hardware/carousel.ts";
 import { createCryptoRandom } from "../../random/random.ts";
-import type { MachineConfig } from "../../protocol/config.ts";
-import type { Pizza } from "../../protocol/entities.ts";
 import type { CommandDef, EventDef, EventPayload, Result } from "../../protocol/define.ts";
 import { alert } from "../../protocol/common.ts";
 import * as carousel from "../../protocol/carousel.ts";
 import type { RunningActor } from "../actor.ts";
 import { type CarouselOptions, startCarousel } from "./mod.ts";
 
-/** A menu pizza for tests. */
-export function pizza(pizzaId: string): Pizza {
-  return {
-    pizzaId,
-    name: pizzaId,
-    description: "",
-    size: "MEDIUM",
-    toppings: [],
-    priceCents: 1000,
-    calories: 800,
-    allergens: [],
-    imageUrl: "",
-    cookingTimeMs: 240_000,
-    cookingTempC: 230,
-  };
-}
-
 /** A machine with three pizzas and twelve slots. */
-export const testConfig: MachineConfig = {
-  version: "test",
-  menu: [pizza("margherita"), pizza("pepperoni"), pizza("veggie")],
-  acceptedCents: [100, 500],
+export const testConfig = baseConfig({
+  menu: ["margherita", "pepperoni", "veggie"].map((pizzaId) =>
+    testPizza({ pizzaId, name: pizzaId })
+  ),
   storageSlots: 12,
-  pickupBays: 2,
-  utcOffsetMin: 0,
   lowStockThreshold: 2,
-};
+});
 
 /** Everything the carousel published, by event. */
 export interface Recorded {
@@ -98,13 +78,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
   const driver = options.driver ? options.driver(sim.driver) : sim.driver;
   const journal = openJournal(options.journalPath ?? ":memory:");
   const random = createCryptoRandom();
-  const ctx = {
-    bus: tb.bus,
-    clock: tb.clock,
-    random,
-    log: tb.log,
-    config: testConfig,
-  };
+  const ctx = testActorContext(tb, testConfig);
   const events: Recorded = {
     changed: 0,
     discarded: [],

@@ -32,6 +32,8 @@ const unloadMs = 10_000;
  * only bounds waiting out a bus outage or a component restart.
  */
 const busOutageMs = 10 * 60_000;
+/** How long a baked pizza waits for the arm to accept it into the pickup area. */
+const pickupFullWaitMs = 10 * 60_000;
 /** At most this many orders in preparation: one at the oven, one being fetched. */
 const maxPreparing = 2;
 
@@ -132,8 +134,24 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
         )
       ),
       unload: fromPromise(async ({ input, signal }) => {
+        // The arm refuses while the pickup area is full or its door is in use (a
+        // pizza nobody collected, a customer at the door): that clears by itself
+        // or by staff, so wait for it as long as for a bay instead of throwing
+        // the baked pizza away. Faults and trips end the order via the supervisor.
+        const refusalsUntil = clock.now() + pickupFullWaitMs;
         await untilDone(
-          () => bus.request(arm.move, { orderId: input.orderId, from: "OVEN", to: "PICKUP" }),
+          async () => {
+            const r = await bus.request(arm.move, {
+              orderId: input.orderId,
+              from: "OVEN",
+              to: "PICKUP",
+            });
+            const passing = !r.ok && r.error.code === "CONFLICT" &&
+              !/fault|safety is tripped|position is unknown/i.test(r.error.message);
+            return passing && clock.now() < refusalsUntil
+              ? fail("UNAVAILABLE", r.error.message)
+              : r;
+          },
           (r) => r.status === "DONE",
           { ...poll, what: "arm move to pickup", deadlineMs: busOutageMs, signal },
         );

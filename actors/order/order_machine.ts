@@ -71,6 +71,19 @@ function errorOf(error: unknown): ReplyError {
     : { code: "INTERNAL", message: error instanceof Error ? error.message : String(error) };
 }
 
+/** A preparation step that failed: the order is refunded, naming the step and why. */
+function refundWhenFailed(step: string) {
+  return {
+    target: "#order.refunding",
+    actions: {
+      type: "setReason",
+      params: ({ event }: { event: { error: unknown } }) => ({
+        reason: `${step} failed: ${errorOf(event.error).message}`,
+      }),
+    },
+  } as const;
+}
+
 type OrderId = { orderId: string };
 
 /** The order machine; its bus calls come in with `.provide({ actors })`. */
@@ -454,15 +467,7 @@ export const orderMachine = setup({
             src: "retrieve",
             input: ({ context }) => ({ orderId: context.record.order.orderId }),
             onDone: "awaitingOven",
-            onError: {
-              target: "#order.refunding",
-              actions: {
-                type: "setReason",
-                params: ({ event }) => ({
-                  reason: `retrieval failed: ${errorOf(event.error).message}`,
-                }),
-              },
-            },
+            onError: refundWhenFailed("retrieval"),
           },
         },
         awaitingOven: {
@@ -479,15 +484,7 @@ export const orderMachine = setup({
             src: "loadOven",
             input: ({ context }) => ({ orderId: context.record.order.orderId }),
             onDone: "cooking",
-            onError: {
-              target: "#order.refunding",
-              actions: {
-                type: "setReason",
-                params: ({ event }) => ({
-                  reason: `loading the oven failed: ${errorOf(event.error).message}`,
-                }),
-              },
-            },
+            onError: refundWhenFailed("loading the oven"),
           },
         },
         cooking: {
@@ -506,15 +503,7 @@ export const orderMachine = setup({
                 params: ({ event }) => ({ session: event.output }),
               },
             },
-            onError: {
-              target: "#order.refunding",
-              actions: {
-                type: "setReason",
-                params: ({ event }) => ({
-                  reason: `cooking failed: ${errorOf(event.error).message}`,
-                }),
-              },
-            },
+            onError: refundWhenFailed("cooking"),
           },
         },
         awaitingBay: {
@@ -534,15 +523,7 @@ export const orderMachine = setup({
             src: "unload",
             input: ({ context }) => ({ orderId: context.record.order.orderId }),
             onDone: "#order.ready",
-            onError: {
-              target: "#order.refunding",
-              actions: {
-                type: "setReason",
-                params: ({ event }) => ({
-                  reason: `moving to pickup failed: ${errorOf(event.error).message}`,
-                }),
-              },
-            },
+            onError: refundWhenFailed("moving to pickup"),
           },
         },
       },

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { createCryptoRandom } from "../../random/random.ts";
+import { safetyStatus, testActorContext, testConfig } from "../../testing/fixtures.ts";
 import { connectTestBus, type TestBus, waitFor } from "../../testing/nats.ts";
 import { SimPlant } from "../../hardware/sim/plant.ts";
 import { createSimOven, type SimOvenOptions } from "../../hardware/sim/oven.ts";
 import type { OvenDriver } from "../../hardware/oven.ts";
-import type { MachineConfig } from "../../protocol/config.ts";
 import type { EventMessage } from "../../protocol/define.ts";
 import * as common from "../../protocol/common.ts";
 import * as oven from "../../protocol/oven.ts";
@@ -25,30 +25,6 @@ function offsetForLocalHour(nowMs: number, localHour: number): number {
   let offset = ((localHour * 60 + 5 - utcMinOfDay) % 1440 + 1440) % 1440;
   if (offset > 840) offset -= 1440;
   return offset;
-}
-
-function testConfig(utcOffsetMin: number): MachineConfig {
-  return {
-    version: "test-1",
-    menu: [{
-      pizzaId: "margherita",
-      name: "Margherita",
-      description: "Tomato, mozzarella, basil",
-      size: "MEDIUM",
-      toppings: ["mozzarella", "basil"],
-      priceCents: 899,
-      calories: 800,
-      allergens: ["gluten", "milk"],
-      imageUrl: "",
-      cookingTimeMs: 240_000,
-      cookingTempC: 220,
-    }],
-    acceptedCents: [100, 500],
-    storageSlots: 40,
-    pickupBays: 2,
-    utcOffsetMin,
-    lowStockThreshold: 3,
-  };
 }
 
 interface Rig {
@@ -72,9 +48,9 @@ async function rig(
   const tb = await connectTestBus({ speed });
   const plant = new SimPlant(tb.clock);
   const sim = createSimOven(plant, options.oven);
-  const config = testConfig(offsetForLocalHour(tb.clock.now(), options.localHour ?? 3));
+  const utcOffsetMin = offsetForLocalHour(tb.clock.now(), options.localHour ?? 3);
   const actor = startOven(
-    { bus: tb.bus, clock: tb.clock, random, log: tb.log, config },
+    testActorContext(tb, testConfig({ utcOffsetMin })),
     options.driver ?? sim.driver,
   );
   const r: Rig = {
@@ -331,15 +307,6 @@ Deno.test("oven: faults turn the heater off first and end the session", async (t
       assert.equal(!refused.ok && refused.error.code, "CONFLICT");
       assert.match(!refused.ok ? refused.error.message : "", /safety/);
 
-      const safetyStatus = (tripped: boolean): safety.SafetyStatus => ({
-        tripped,
-        causes: tripped ? ["ESTOP"] : [],
-        activeInputs: [],
-        latchedAt: null,
-        heaterPowerCut: tripped,
-        armHalted: tripped,
-        pickupDoorOpen: false,
-      });
       // Still tripped: stays in fault.
       r.tb.bus.publish(safety.state, { status: safetyStatus(true) });
       await r.tb.raw.flush();

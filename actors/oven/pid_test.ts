@@ -1,26 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Clock } from "../../clock/clock.ts";
 import { createSimOven } from "../../hardware/sim/oven.ts";
 import { SimPlant } from "../../hardware/sim/plant.ts";
+import { manualClock } from "../../testing/manual_clock.ts";
 import { defaultPidGains, initialPidState, type PidGains, pidStep } from "./pid.ts";
-
-/** A clock the test moves by hand; the model only reads `now()`. */
-function manualClock(startMs = 0): Clock & { advance(ms: number): void } {
-  let nowMs = startMs;
-  return {
-    now: () => nowMs,
-    setTimeout: () => undefined,
-    clearTimeout: () => {},
-    advance: (ms) => {
-      nowMs += ms;
-    },
-  };
-}
 
 /** Runs the PID against the simulated oven for `durationMs` with a fixed control period. */
 async function closedLoop(gains: PidGains, periodMs: number, durationMs: number, targetC = 220) {
-  const clock = manualClock();
+  const clock = manualClock(0);
   const plant = new SimPlant(clock);
   const { driver, model } = createSimOven(plant);
   let state = initialPidState();
@@ -126,7 +113,7 @@ Deno.test("pid", async (t) => {
   }
 
   await t.step("default gains recover from a cold pizza without overshoot", async () => {
-    const clock = manualClock();
+    const clock = manualClock(0);
     const plant = new SimPlant(clock);
     const { driver, model } = createSimOven(plant, { startTempC: 220 });
     let state = initialPidState();

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
+import { testActorContext, testConfig } from "../../testing/fixtures.ts";
 import { connectTestBus, type TestBus, waitFor } from "../../testing/nats.ts";
 import { findCardNumbers, findCardNumbersInFile } from "../../testing/card_numbers.ts";
-import { createCryptoRandom } from "../../random/random.ts";
 import { type Journal, openJournal } from "../../journal/journal.ts";
 import { SimPlant } from "../../hardware/sim/plant.ts";
 import { createSimPayment, type SimPayment } from "../../hardware/sim/payment.ts";
-import type { MachineConfig } from "../../protocol/config.ts";
-import type { EventMessage } from "../../protocol/define.ts";
+import type { EventMessage, Result } from "../../protocol/define.ts";
+import type { Payment } from "../../protocol/entities.ts";
 import { alert } from "../../protocol/common.ts";
 import * as payment from "../../protocol/payment.ts";
 import type { ActorContext, RunningActor } from "../actor.ts";
@@ -17,27 +17,7 @@ const speed = 100;
 /** Request deadline in clock ms (10 s of wall time at this speed). */
 const timeoutMs = 1_000_000;
 
-const config: MachineConfig = {
-  version: "test-1",
-  menu: [{
-    pizzaId: "margherita",
-    name: "Margherita",
-    description: "Tomato, mozzarella, basil",
-    size: "MEDIUM",
-    toppings: ["mozzarella", "basil"],
-    priceCents: 750,
-    calories: 800,
-    allergens: ["gluten", "milk"],
-    imageUrl: "",
-    cookingTimeMs: 90_000,
-    cookingTempC: 250,
-  }],
-  acceptedCents: [25, 100, 500, 1000, 2000],
-  storageSlots: 10,
-  pickupBays: 2,
-  utcOffsetMin: 0,
-  lowStockThreshold: 2,
-};
+const config = testConfig({ acceptedCents: [25, 100, 500, 1000, 2000] });
 
 interface Harness {
   tb: TestBus;
@@ -52,19 +32,15 @@ interface Harness {
   alerts: EventMessage<(typeof alert)["payment"]>[];
   cashOuts: EventMessage<typeof payment.cashOut>[];
   readerEvents: boolean[];
+  /** Requests a card authorization of `amountCents` (750 unless given) with `token`. */
+  authorize(orderId: string, token: string, amountCents?: number): Promise<Result<Payment>>;
   start(): RunningActor;
   close(): Promise<void>;
 }
 
 async function harness(dir: string, latencyMs = 200, retry?: RetryPolicy): Promise<Harness> {
   const tb = await connectTestBus({ speed });
-  const ctx: ActorContext = {
-    bus: tb.bus,
-    clock: tb.clock,
-    random: createCryptoRandom(),
-    log: tb.log,
-    config,
-  };
+  const ctx = testActorContext(tb, config);
   const plant = new SimPlant(tb.clock);
   const sim = createSimPayment(plant, { ledgerPath: `${dir}/gateway.db`, latencyMs });
   const journalPath = `${dir}/journal.db`;
@@ -83,6 +59,10 @@ async function harness(dir: string, latencyMs = 200, retry?: RetryPolicy): Promi
     alerts: [],
     cashOuts: [],
     readerEvents: [],
+    authorize: (orderId, token, amountCents = 750) =>
+      tb.bus.request(payment.authorize, { orderId, amountCents, method: "CARD", token }, {
+        timeoutMs,
+      }),
     start: () => startPayment(ctx, sim, { journal, ...(retry ? { retry } : {}) }),
     close: async () => {
       for (const off of offs) off();
@@ -123,8 +103,7 @@ Deno.test("payment actor: cards, cash, refunds, reader, at most once", async (t)
   const h = await harness(dir);
   const { bus } = h.tb;
   const actor = h.start();
-  const authorize = (orderId: string, token: string, amountCents = 750) =>
-    bus.request(payment.authorize, { orderId, amountCents, method: "CARD", token }, { timeoutMs });
+  const { authorize } = h;
   const settle = (orderId: string) => bus.request(payment.settle, { orderId }, { timeoutMs });
   const refund = (orderId: string) =>
     bus.request(payment.refund, { orderId, reason: "customer cancelled" }, { timeoutMs });
@@ -427,12 +406,7 @@ Deno.test("payment actor: recovery re-issues owed operations once", async (t) =>
   try {
     await t.step("an authorization the gateway made before the kill is recovered", async () => {
       const orderId = order();
-      void bus.request(payment.authorize, {
-        orderId,
-        amountCents: 750,
-        method: "CARD",
-        token: "tok_visa",
-      }, { timeoutMs }).catch(() => {});
+      void h.authorize(orderId, "tok_visa").catch(() => {});
       await waitFor(
         "gateway authorization",
         () => h.sim.ledger.authorizations(orderId).length === 1 || undefined,
@@ -454,12 +428,7 @@ Deno.test("payment actor: recovery re-issues owed operations once", async (t) =>
       "a capture left STARTED is completed on restart with one ledger entry",
       async () => {
         const orderId = order();
-        const auth = await bus.request(payment.authorize, {
-          orderId,
-          amountCents: 750,
-          method: "CARD",
-          token: "tok_visa",
-        }, { timeoutMs });
+        const auth = await h.authorize(orderId, "tok_visa");
         assert.equal(value(auth).status, "AUTHORIZED");
         void bus.request(payment.settle, { orderId }, { timeoutMs }).catch(() => {});
         await waitFor(
@@ -481,12 +450,7 @@ Deno.test("payment actor: recovery re-issues owed operations once", async (t) =>
     await t.step("an authorization that never reached the gateway fails on restart", async () => {
       const orderId = order();
       h.sim.setGatewayDown(true);
-      void bus.request(payment.authorize, {
-        orderId,
-        amountCents: 750,
-        method: "CARD",
-        token: "tok_visa",
-      }, { timeoutMs }).catch(() => {});
+      void h.authorize(orderId, "tok_visa").catch(() => {});
       await waitFor("authorize call", () => h.sim.ledger.calls(orderId).length > 0 || undefined);
       await actor.stop();
       h.sim.setGatewayDown(false);

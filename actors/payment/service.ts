@@ -10,6 +10,7 @@ import type { Random } from "../../random/random.ts";
 import { fail, ok, type Result } from "../../protocol/define.ts";
 import type { Payment } from "../../protocol/entities.ts";
 import type {
+  AuthorizeRequest,
   CardReader,
   CashAcceptor,
   GatewayResult,
@@ -388,13 +389,7 @@ export class PaymentService {
   ): Promise<Result<Payment>> {
     const p = this.store.get(paymentId);
     const outcome = await this.runOp((signal) =>
-      this.deps.hw.gateway.authorize({
-        idempotencyKey: key,
-        orderId: p.orderId,
-        amountCents: p.amountCents,
-        method: p.method === "MOBILE_PAY" ? "MOBILE_PAY" : "CARD",
-        token,
-      }, { signal })
+      this.deps.hw.gateway.authorize(authorizeRequest(p, key, token), { signal })
     );
     if (!outcome) return stoppedResult;
     const now = this.deps.clock.now();
@@ -510,13 +505,9 @@ export class PaymentService {
       const auth = this.store.opOf(paymentId, "AUTHORIZE");
       const probe = auth
         ? await this.runOp((signal) =>
-          this.deps.hw.gateway.authorize({
-            idempotencyKey: auth.idempotencyKey,
-            orderId: p.orderId,
-            amountCents: p.amountCents,
-            method: p.method === "MOBILE_PAY" ? "MOBILE_PAY" : "CARD",
-            token: null,
-          }, { signal })
+          this.deps.hw.gateway.authorize(authorizeRequest(p, auth.idempotencyKey, null), {
+            signal,
+          })
         )
         : null;
       if (auth && !probe) return stoppedResult;
@@ -624,6 +615,17 @@ export class PaymentService {
     this.deps.events.alert(p.orderId, "WARNING", message);
     return fail("UNAVAILABLE", message);
   }
+}
+
+/** The gateway request that authorizes payment `p` under `key`; `token` null re-asks. */
+function authorizeRequest(p: PaymentRow, key: string, token: string | null): AuthorizeRequest {
+  return {
+    idempotencyKey: key,
+    orderId: p.orderId,
+    amountCents: p.amountCents,
+    method: p.method === "MOBILE_PAY" ? "MOBILE_PAY" : "CARD",
+    token,
+  };
 }
 
 function flightKey(p: PaymentRow, flight: Flight): string {

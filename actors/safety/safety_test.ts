@@ -1,45 +1,20 @@
 import assert from "node:assert/strict";
-import type { Clock, TimerHandle } from "../../clock/clock.ts";
+import type { TimerHandle } from "../../clock/clock.ts";
 import { createLocalSafetyIo, RemoteSafetyIo } from "../../hardware/sim/safety_io.ts";
 import { SimPlant } from "../../hardware/sim/plant.ts";
 import { servePlant } from "../../hardware/sim/plant_server.ts";
 import { alert } from "../../protocol/common.ts";
-import type { MachineConfig } from "../../protocol/config.ts";
 import type { CommandDef, Result } from "../../protocol/define.ts";
 import { set as plantSet } from "../../protocol/plant.ts";
 import { reset, type SafetyStatus, state, status, tripped } from "../../protocol/safety.ts";
-import { createCryptoRandom } from "../../random/random.ts";
+import { testActorContext, testConfig } from "../../testing/fixtures.ts";
 import { connectTestBus, type TestBus, waitFor } from "../../testing/nats.ts";
-import type { ActorContext, RunningActor } from "../actor.ts";
+import type { RunningActor } from "../actor.ts";
 import { OVEN_OVER_TEMPERATURE_C, startSafety, STORAGE_GRACE_MS, STORAGE_LIMIT_C } from "./mod.ts";
 
 const SPEED = 1000;
 
-const config: MachineConfig = {
-  version: "test",
-  menu: [{
-    pizzaId: "margherita",
-    name: "Margherita",
-    description: "",
-    size: "MEDIUM",
-    toppings: [],
-    priceCents: 900,
-    calories: 800,
-    allergens: [],
-    imageUrl: "",
-    cookingTimeMs: 90_000,
-    cookingTempC: 250,
-  }],
-  acceptedCents: [100],
-  storageSlots: 10,
-  pickupBays: 2,
-  utcOffsetMin: 0,
-  lowStockThreshold: 1,
-};
-
-function contextOf(tb: TestBus, clock: Clock = tb.clock): ActorContext {
-  return { bus: tb.bus, clock, random: createCryptoRandom(), log: tb.log, config };
-}
+const config = testConfig();
 
 /** Requests with a deadline of ~10 s wall whatever the test bus's speed. */
 function call<Q, R>(tb: TestBus, def: CommandDef<Q, R>, payload: Q): Promise<Result<R>> {
@@ -79,6 +54,20 @@ function outputs(plant: SimPlant) {
 
 const CUT = { heaterPowerCut: true, armHalt: true };
 const ENABLED = { heaterPowerCut: false, armHalt: false };
+
+/**
+ * Waits until the plant carries `want` on both outputs. A remote monitor sets
+ * them with one `plant.set` each, so seeing one output change says nothing yet
+ * about the other.
+ */
+async function waitOutputs(plant: SimPlant, want: typeof CUT, what: string): Promise<void> {
+  await waitFor(what, () => {
+    const now = outputs(plant);
+    return now.heaterPowerCut === want.heaterPowerCut && now.armHalt === want.armHalt
+      ? true
+      : undefined;
+  });
+}
 
 async function waitState(safety: RunningActor, want: string): Promise<void> {
   await waitFor(`safety state "${want}"`, () => safety.state() === want ? true : undefined)
@@ -122,7 +111,7 @@ Deno.test("safety monitor on the local plant", async (t) => {
   const stopSpy = tb.raw.subscribe(`fornax.${tb.machineId}.*.cmd.>`, (m) => {
     commandSubjects.push(m.subject);
   });
-  let safety = startSafety(contextOf(tb), createLocalSafetyIo(plant));
+  let safety = startSafety(testActorContext(tb, config), createLocalSafetyIo(plant));
   try {
     await waitState(safety, "armed");
     assert.deepEqual(outputs(plant), ENABLED);
@@ -269,7 +258,7 @@ Deno.test("safety monitor on the local plant", async (t) => {
       assert.equal(safety.alive(), false);
       plant.set("smoke", false);
       assert.deepEqual(outputs(plant), CUT);
-      safety = startSafety(contextOf(tb), createLocalSafetyIo(plant));
+      safety = startSafety(testActorContext(tb, config), createLocalSafetyIo(plant));
       await waitState(safety, "tripped");
       assert.deepEqual(outputs(plant), CUT);
       await resetOk(tb);
@@ -280,7 +269,7 @@ Deno.test("safety monitor on the local plant", async (t) => {
       await safety.stop();
       plant.set("estop", true);
       const before = events.seen.tripped.length;
-      safety = startSafety(contextOf(tb), createLocalSafetyIo(plant));
+      safety = startSafety(testActorContext(tb, config), createLocalSafetyIo(plant));
       await waitState(safety, "tripped");
       assert.deepEqual(outputs(plant), CUT);
       const trip = await waitFor("tripped", () => events.seen.tripped[before]);
@@ -341,7 +330,7 @@ Deno.test("safety monitor: storage danger zone after its grace", async (t) => {
   const plant = new SimPlant(clock);
   const storage = { tempC: 4, temperatureC: () => storage.tempC };
   plant.storage = storage;
-  const safety = startSafety(contextOf(tb, clock), createLocalSafetyIo(plant));
+  const safety = startSafety(testActorContext(tb, config, clock), createLocalSafetyIo(plant));
   const minute = 60_000;
   try {
     await clock.advance(100);
@@ -399,7 +388,7 @@ Deno.test("safety monitor on the remote io over NATS", async (t) => {
   const start = () => {
     const io = new RemoteSafetyIo(safetySide.bus, { timeoutMs: 10_000 * speed });
     ios.push(io);
-    return startSafety(contextOf(safetySide), io);
+    return startSafety(testActorContext(safetySide, config), io);
   };
   let safety = start();
   const press = async (signal: "estop" | "smoke", value: boolean) => {
@@ -411,10 +400,7 @@ Deno.test("safety monitor on the remote io over NATS", async (t) => {
 
     await t.step("e-stop over the bus cuts the outputs and latches", async () => {
       await press("estop", true);
-      await waitFor(
-        "outputs cut",
-        () => plant.get("heaterPowerCut") && plant.get("armHalt") || undefined,
-      );
+      await waitOutputs(plant, CUT, "outputs cut");
       const trip = await waitFor("tripped", () => events.seen.tripped[0]);
       assert.deepEqual(trip.causes, ["ESTOP"]);
       const r = await call(plantSide, reset, { performedBy: "tech-2" });
@@ -426,10 +412,7 @@ Deno.test("safety monitor on the remote io over NATS", async (t) => {
       await waitInputsClear(plantSide);
       assert.deepEqual(outputs(plant), CUT);
       await resetOk(plantSide);
-      await waitFor(
-        "outputs enabled",
-        () => !plant.get("heaterPowerCut") && !plant.get("armHalt") || undefined,
-      );
+      await waitOutputs(plant, ENABLED, "outputs enabled");
     });
 
     await t.step("pickup door interlock over the bus, no latch", async () => {
@@ -443,7 +426,7 @@ Deno.test("safety monitor on the remote io over NATS", async (t) => {
 
     await t.step("smoke trips; a restarted monitor keeps the trip", async () => {
       await press("smoke", true);
-      await waitFor("outputs cut", () => plant.get("heaterPowerCut") || undefined);
+      await waitOutputs(plant, CUT, "outputs cut");
       await safety.stop();
       ios.at(-1)!.close();
       await press("smoke", false);
@@ -451,7 +434,7 @@ Deno.test("safety monitor on the remote io over NATS", async (t) => {
       await waitState(safety, "tripped");
       assert.deepEqual(outputs(plant), CUT);
       await resetOk(plantSide);
-      await waitFor("outputs enabled", () => !plant.get("heaterPowerCut") || undefined);
+      await waitOutputs(plant, ENABLED, "outputs enabled");
     });
 
     await t.step("losing the plant trips the monitor; reset waits for it", async () => {
@@ -470,16 +453,12 @@ Deno.test("safety monitor on the remote io over NATS", async (t) => {
       assert.match(!refused.ok ? refused.error.message : "", /not readable/);
       // Back on the bus, the plant gets the cut the monitor could not send before.
       stopServer = servePlant(plantSide.bus, plant);
-      await waitFor("outputs cut", () => plant.get("heaterPowerCut") || undefined);
-      assert.deepEqual(outputs(plant), CUT);
+      await waitOutputs(plant, CUT, "outputs cut");
       await waitFor("reset accepted", async () => {
         const r = await call(plantSide, reset, { performedBy: "tech-2" });
         return r.ok ? true : undefined;
       });
-      await waitFor(
-        "outputs enabled",
-        () => !plant.get("heaterPowerCut") && !plant.get("armHalt") || undefined,
-      );
+      await waitOutputs(plant, ENABLED, "outputs enabled");
     });
   } finally {
     events.stop();

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { every } from "../../clock/clock.ts";
+import { safetyStatus, testActorContext, testConfig } from "../../testing/fixtures.ts";
 import { connectTestBus, type TestBus, waitFor } from "../../testing/nats.ts";
-import { createCryptoRandom } from "../../random/random.ts";
 import { type Component, ok } from "../../protocol/define.ts";
 import { alert as alertOf, heartbeat, restart } from "../../protocol/common.ts";
-import type { MachineConfig } from "../../protocol/config.ts";
 import type { OrderStatus } from "../../protocol/entities.ts";
 import * as oven from "../../protocol/oven.ts";
 import * as arm from "../../protocol/arm.ts";
@@ -12,30 +11,8 @@ import * as order from "../../protocol/order.ts";
 import * as payment from "../../protocol/payment.ts";
 import * as safety from "../../protocol/safety.ts";
 import * as supervisor from "../../protocol/supervisor.ts";
-import type { ActorContext, RunningActor } from "../actor.ts";
+import type { RunningActor } from "../actor.ts";
 import { startSupervisor } from "./mod.ts";
-
-const config: MachineConfig = {
-  version: "test-1",
-  menu: [{
-    pizzaId: "margherita",
-    name: "Margherita",
-    description: "",
-    size: "MEDIUM",
-    toppings: [],
-    priceCents: 900,
-    calories: 800,
-    allergens: [],
-    imageUrl: "",
-    cookingTimeMs: 90_000,
-    cookingTempC: 250,
-  }],
-  acceptedCents: [100, 500],
-  storageSlots: 10,
-  pickupBays: 2,
-  utcOffsetMin: 0,
-  lowStockThreshold: 2,
-};
 
 /** Request deadlines in clock ms that a loaded test machine cannot miss. */
 const patient = { timeoutMs: 60_000 };
@@ -63,15 +40,8 @@ async function startRig(options: { speed: number; heartbeatTimeoutMs?: number })
   const ownAlerts: Rig["ownAlerts"] = [];
   tb.bus.subscribe(supervisor.machine, tb.machineId, (m) => machineEvents.push(m));
   tb.bus.subscribe(alertOf.supervisor, tb.machineId, (a) => ownAlerts.push(a));
-  const ctx: ActorContext = {
-    bus: tb.bus,
-    clock: tb.clock,
-    random: createCryptoRandom(),
-    log: tb.log,
-    config,
-  };
   const sup = startSupervisor(
-    ctx,
+    testActorContext(tb, testConfig()),
     options.heartbeatTimeoutMs ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {},
   );
   const status = async () => {
@@ -162,18 +132,6 @@ function orderView(orderId: string, status: OrderStatus): order.OrderView {
     estimatedReadyAt: null,
     pickupLocked: false,
     payment: null,
-  };
-}
-
-function safetyStatus(tripped: boolean): safety.SafetyStatus {
-  return {
-    tripped,
-    causes: tripped ? ["ESTOP"] : [],
-    activeInputs: [],
-    latchedAt: tripped ? 1 : null,
-    heaterPowerCut: tripped,
-    armHalted: tripped,
-    pickupDoorOpen: false,
   };
 }
 

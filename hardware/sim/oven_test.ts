@@ -1,20 +1,7 @@
 import assert from "node:assert/strict";
-import type { Clock } from "../../clock/clock.ts";
 import { createSimOven } from "./oven.ts";
 import { SimPlant } from "./plant.ts";
-
-/** A clock the test moves by hand; the model only reads `now()`. */
-function manualClock(startMs = 1_700_000_000_000): Clock & { advance(ms: number): void } {
-  let nowMs = startMs;
-  return {
-    now: () => nowMs,
-    setTimeout: () => undefined,
-    clearTimeout: () => {},
-    advance: (ms) => {
-      nowMs += ms;
-    },
-  };
-}
+import { manualClock } from "../../testing/manual_clock.ts";
 
 function setup(options: Parameters<typeof createSimOven>[1] = {}) {
   const clock = manualClock();

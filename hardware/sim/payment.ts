@@ -274,6 +274,24 @@ function createSimGateway(
     return decided === "silent" ? silence(signal) : answer(decided, signal);
   };
 
+  /** Moves the transaction of `req` to `state` and books `amountCents` of it as `kind`. */
+  const book = (
+    req: { idempotencyKey: string; orderId: string; transactionId: string },
+    kind: Exclude<GatewayOp, "authorize">,
+    state: "CAPTURED" | "VOIDED" | "REFUNDED",
+    amountCents: number,
+  ) => {
+    setTxnState.run(state, req.transactionId);
+    addLedger.run(
+      req.idempotencyKey,
+      kind,
+      req.orderId,
+      req.transactionId,
+      amountCents,
+      clock.now(),
+    );
+  };
+
   const txnOf = (transactionId: string) =>
     getTxn.get(transactionId) as
       | { order_id: string; amount_cents: number; last4: string; state: string }
@@ -326,15 +344,7 @@ function createSimGateway(
         if (req.amountCents > txn.amount_cents) {
           return declined("amount_too_large", "Capture exceeds the authorization");
         }
-        setTxnState.run("CAPTURED", req.transactionId);
-        addLedger.run(
-          req.idempotencyKey,
-          "capture",
-          req.orderId,
-          req.transactionId,
-          req.amountCents,
-          clock.now(),
-        );
+        book(req, "capture", "CAPTURED", req.amountCents);
         return approved(req.transactionId, txn.last4, "succeeded");
       }, opts?.signal);
     },
@@ -346,15 +356,7 @@ function createSimGateway(
         if (txn.state !== "HELD") {
           return declined("charge_not_voidable", `Authorization is ${txn.state}`);
         }
-        setTxnState.run("VOIDED", req.transactionId);
-        addLedger.run(
-          req.idempotencyKey,
-          "void",
-          req.orderId,
-          req.transactionId,
-          txn.amount_cents,
-          clock.now(),
-        );
+        book(req, "void", "VOIDED", txn.amount_cents);
         return approved(req.transactionId, txn.last4, "canceled");
       }, opts?.signal);
     },
@@ -366,15 +368,7 @@ function createSimGateway(
         if (txn.state !== "CAPTURED") {
           return declined("charge_not_refundable", `Charge is ${txn.state}`);
         }
-        setTxnState.run("REFUNDED", req.transactionId);
-        addLedger.run(
-          req.idempotencyKey,
-          "refund",
-          req.orderId,
-          req.transactionId,
-          req.amountCents,
-          clock.now(),
-        );
+        book(req, "refund", "REFUNDED", req.amountCents);
         return approved(req.transactionId, txn.last4, "refunded");
       }, opts?.signal);
     },

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createRealClock } from "../../clock/clock.ts";
 import { openJournal } from "../../journal/journal.ts";
-import type { GatewayResult } from "../payment.ts";
+import type { AuthorizeRequest, GatewayResult } from "../payment.ts";
 import { createSimPayment, openSimLedger } from "./payment.ts";
 import { SimPlant } from "./plant.ts";
 
@@ -10,6 +10,16 @@ const speed = 100;
 function approved(r: GatewayResult) {
   assert.equal(r.type, "approved", JSON.stringify(r));
   return r as Extract<GatewayResult, { type: "approved" }>;
+}
+
+/** A card authorization of `orderId` under its first key. */
+function authorization(
+  orderId: string,
+  token: string,
+  amountCents = 750,
+  method: AuthorizeRequest["method"] = "CARD",
+): AuthorizeRequest {
+  return { idempotencyKey: `${orderId}:authorize`, orderId, amountCents, method, token };
 }
 
 /** Resolves with "silent" when `p` has not settled after `wallMs`. */
@@ -34,13 +44,7 @@ Deno.test("sim payment gateway, reader and cash acceptor", async (t) => {
   try {
     await t.step("tok_visa approves with last4 4242; a repeated key replays it", async () => {
       const orderId = order();
-      const req = {
-        idempotencyKey: `${orderId}:authorize`,
-        orderId,
-        amountCents: 750,
-        method: "CARD" as const,
-        token: "tok_visa",
-      };
+      const req = authorization(orderId, "tok_visa");
       const first = approved(await gateway.authorize(req));
       assert.equal(first.last4, "4242");
       assert.doesNotMatch(JSON.stringify(first), /4242424242424242|tok_/);
@@ -52,26 +56,14 @@ Deno.test("sim payment gateway, reader and cash acceptor", async (t) => {
     await t.step("tok_mastercard approves with last4 4444", async () => {
       const orderId = order();
       const r = approved(
-        await gateway.authorize({
-          idempotencyKey: `${orderId}:authorize`,
-          orderId,
-          amountCents: 100,
-          method: "MOBILE_PAY",
-          token: "tok_mastercard",
-        }),
+        await gateway.authorize(authorization(orderId, "tok_mastercard", 100, "MOBILE_PAY")),
       );
       assert.equal(r.last4, "4444");
     });
 
     await t.step("tok_chargeDeclined declines, and the decline is replayed", async () => {
       const orderId = order();
-      const req = {
-        idempotencyKey: `${orderId}:authorize`,
-        orderId,
-        amountCents: 750,
-        method: "CARD" as const,
-        token: "tok_chargeDeclined",
-      };
+      const req = authorization(orderId, "tok_chargeDeclined");
       const r = await gateway.authorize(req);
       assert.equal(r.type, "declined");
       assert.equal(r.type === "declined" && r.code, "card_declined");
@@ -83,13 +75,7 @@ Deno.test("sim payment gateway, reader and cash acceptor", async (t) => {
       "tok_timeout: the first attempt of a key never answers, the next approves",
       async () => {
         const orderId = order();
-        const req = {
-          idempotencyKey: `${orderId}:authorize`,
-          orderId,
-          amountCents: 750,
-          method: "CARD" as const,
-          token: "tok_timeout",
-        };
+        const req = authorization(orderId, "tok_timeout");
         const controller = new AbortController();
         const first = gateway.authorize(req, { signal: controller.signal });
         assert.equal(await silentFor(first, controller, 100), "silent");
@@ -106,13 +92,7 @@ Deno.test("sim payment gateway, reader and cash acceptor", async (t) => {
 
     await t.step("tok_gatewayDown never answers; aborting rejects", async () => {
       const orderId = order();
-      const req = {
-        idempotencyKey: `${orderId}:authorize`,
-        orderId,
-        amountCents: 750,
-        method: "CARD" as const,
-        token: "tok_gatewayDown",
-      };
+      const req = authorization(orderId, "tok_gatewayDown");
       for (let i = 0; i < 2; i++) {
         const controller = new AbortController();
         const p = gateway.authorize(req, { signal: controller.signal });
@@ -146,15 +126,7 @@ Deno.test("sim payment gateway, reader and cash acceptor", async (t) => {
 
     await t.step("capture once, void and refund follow the authorization's state", async () => {
       const orderId = order();
-      const auth = approved(
-        await gateway.authorize({
-          idempotencyKey: `${orderId}:authorize`,
-          orderId,
-          amountCents: 900,
-          method: "CARD",
-          token: "tok_visa",
-        }),
-      );
+      const auth = approved(await gateway.authorize(authorization(orderId, "tok_visa", 900)));
       const capture = {
         idempotencyKey: `${orderId}:capture`,
         orderId,
@@ -186,15 +158,7 @@ Deno.test("sim payment gateway, reader and cash acceptor", async (t) => {
 
     await t.step("void releases a held authorization once", async () => {
       const orderId = order();
-      const auth = approved(
-        await gateway.authorize({
-          idempotencyKey: `${orderId}:authorize`,
-          orderId,
-          amountCents: 900,
-          method: "CARD",
-          token: "tok_visa",
-        }),
-      );
+      const auth = approved(await gateway.authorize(authorization(orderId, "tok_visa", 900)));
       const req = { idempotencyKey: `${orderId}:void`, orderId, transactionId: auth.transactionId };
       const v = approved(await gateway.void(req));
       assert.deepEqual(await gateway.void(req), v);
@@ -213,13 +177,9 @@ Deno.test("sim payment gateway, reader and cash acceptor", async (t) => {
       const orderId = order();
       sim.setGatewayDown(true);
       const controller = new AbortController();
-      const p = gateway.authorize({
-        idempotencyKey: `${orderId}:authorize`,
-        orderId,
-        amountCents: 100,
-        method: "CARD",
-        token: "tok_visa",
-      }, { signal: controller.signal });
+      const p = gateway.authorize(authorization(orderId, "tok_visa", 100), {
+        signal: controller.signal,
+      });
       assert.equal(await silentFor(p, controller, 80), "silent");
       sim.setGatewayDown(false);
       assert.equal(ledger.authorizations(orderId).length, 0);

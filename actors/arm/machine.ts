@@ -289,6 +289,11 @@ export const armMachine = setup({
       doorOrderId: ({ context, event }) =>
         event.type === "OPEN_DOOR" ? event.orderId : context.doorOrderId,
       takenOrderId: null,
+      // A pizza placed before a restart is adopted by the order that opens the door for it.
+      placed: ({ context, event }) =>
+        event.type === "OPEN_DOOR" && !context.placed.includes(event.orderId)
+          ? [...context.placed, event.orderId]
+          : context.placed,
     }),
     noteTaken: assign(({ context }) => {
       const orderId = context.doorOrderId;

@@ -476,13 +476,13 @@ export function startCarousel(
       },
       completeRetrieval: (_, { job }) => {
         const r = store.reservation(job.orderId);
+        let lost: FoodSafetyEntry | null = null;
         if (r?.error === RELEASED_AT_HATCH) {
           // Its order was refunded while the pizza was on its way out: lost to sale.
-          const entry = transaction(db, () => {
+          lost = transaction(db, () => {
             markReservation(job, { status: "FAILED" });
             return writeOff(r, clock.now());
           });
-          announceWriteOff(entry, job.orderId);
         } else markReservation(job, { status: "DONE" });
         bus.publish(retrieved, {
           orderId: job.orderId,
@@ -491,6 +491,8 @@ export function startCarousel(
           storageSlot: job.storageSlot,
         }, job.orderId);
         log.log("info", "pizza retrieved", { orderId: job.orderId, slot: job.storageSlot });
+        // Announced after `retrieved`: the pizza left its slot first, then was written off.
+        announceWriteOff(lost, job.orderId);
       },
       failRetrieval: (_, { job, message }) => {
         // The pizza's whereabouts are unknown now: it stays written off, never resold.

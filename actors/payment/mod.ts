@@ -118,7 +118,12 @@ export function startPayment(
   service.start();
   // Recovery first, so a request for an order being recovered joins it.
   payments.sweep();
-  const stopSweeping = every(ctx.clock, options.sweepMs ?? 60_000, () => payments.sweep());
+  const stopSweeping = every(ctx.clock, options.sweepMs ?? 60_000, () => {
+    payments.sweep();
+    // The reader's state once more: a change announced while the bus was cut
+    // would otherwise leave the supervisor on cash only (or on cards) for good.
+    if (!stopped) bus.publish(payment.readerChanged, { cardReaderOnline: cardsAccepted() });
+  });
 
   const unsubscribe = [
     bus.serve(payment.authorize, (req) =>
@@ -133,6 +138,7 @@ export function startPayment(
         orderId: req.orderId,
         amountCents: req.amountCents,
         denominationCents: req.denominationCents,
+        requestId: req.id,
       })),
     bus.serve(payment.settle, (req) => payments.settle(req.orderId)),
     bus.serve(payment.refund, (req) => payments.refund(req.orderId, req.reason)),

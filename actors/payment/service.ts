@@ -108,11 +108,16 @@ export class PaymentService {
     return this.once(row, "authorize", () => this.performAuthorize(row.paymentId, key, req.token));
   }
 
-  /** Takes one bill or coin for an order; once enough is in, escrows it and pays change. */
+  /**
+   * Takes one bill or coin for an order; once enough is in, escrows it and pays
+   * change. `requestId` (the request's envelope id) makes a redelivered request
+   * count its bill once.
+   */
   async insertCash(req: {
     orderId: string;
     amountCents: number;
     denominationCents: number;
+    requestId?: string;
   }): Promise<Result<Payment>> {
     if (this.stopped) return stoppedResult;
     const { orderId, denominationCents: denom } = req;
@@ -124,6 +129,14 @@ export class PaymentService {
       );
     }
     const live = this.live(orderId);
+    const cashInKey = (attempt: number, n: number) =>
+      `${opKey(orderId, "cash_in", attempt)}:${req.requestId ?? n}`;
+    if (req.requestId) {
+      // The same request delivered again: this bill is in already.
+      const attempt = live?.attempt ?? (this.store.latest(orderId)?.attempt ?? 0) + 1;
+      const seen = this.store.op(cashInKey(attempt, 0));
+      if (seen) return ok(toPayment(this.store.get(seen.paymentId)));
+    }
     if (live && live.method !== "CASH") {
       return fail(
         "CONFLICT",
@@ -153,7 +166,7 @@ export class PaymentService {
         amountCents: req.amountCents,
       });
       const n = this.store.countOps(p.paymentId, "CASH_IN") + 1;
-      const inKey = `${opKey(orderId, "cash_in", attempt)}:${n}`;
+      const inKey = cashInKey(attempt, n);
       this.store.startOp(p, "CASH_IN", inKey, denom);
       this.store.finishOp(inKey, "APPROVED", 1);
       const insertedCents = p.insertedCents + denom;

@@ -1,0 +1,3 @@
+import { ingestionSuite } from "./ingest_suite.ts";
+
+ingestionSuite("postgres");

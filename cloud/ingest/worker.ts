@@ -1,0 +1,341 @@
+/**
+ * An ingestion worker: fetches batches from the fleet stream's durable pull
+ * consumer, writes each batch in one Postgres transaction, and acknowledges
+ * only after the commit. Start several on the same consumer to scale out.
+ *
+ * - A redelivered message (worker killed, ack lost) is written once: every
+ *   write is idempotent (see `store.ts`).
+ * - A message that cannot be stored (bad JSON, schema, a subject that
+ *   contradicts its payload, a value Postgres refuses) goes to
+ *   `fleetdlq.<machineId>` with a DEAD_LETTER alert and is acknowledged; the
+ *   stream keeps flowing.
+ * - Postgres away (or any other error that is not the message's fault):
+ *   nothing is acknowledged, the batch is handed back with a delay, and the
+ *   worker backs off and tries again. Nothing lost, nothing twice.
+ *
+ * @example
+ * ```ts
+ * await ensureIngestConsumer(nc, fleet);
+ * const workers = [1, 2, 3].map(() => startIngestWorker({ db, nc }));
+ * // … on shutdown:
+ * await Promise.all(workers.map((w) => w.stop()));
+ * ```
+ */
+import { type Consumer, type ConsumerMessages, jetstream, type JsMsg } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { type Clock, createRealClock, sleep } from "../../clock/clock.ts";
+import { createLogger, type Logger } from "../../log/log.ts";
+import type { Database } from "../db/database.ts";
+import {
+  decodeFleetEvent,
+  encodeFleetAlert,
+  fleet,
+  type FleetEvent,
+  type FleetNames,
+} from "../../protocol/fleet.ts";
+import {
+  type DeadLetter,
+  deadLetterMachine,
+  MachineCache,
+  recordDeadLetters,
+  storeEvents,
+} from "./store.ts";
+import { ensureFleetStreams, ingestDurable } from "./stream.ts";
+
+/** Thrown by a fault hook to make the worker die on the spot, as a killed process would. */
+export class WorkerCrash extends Error {
+  /** Creates the error. */
+  constructor(message = "Worker crashed (fault injected)") {
+    super(message);
+    this.name = "WorkerCrash";
+  }
+}
+
+/** What one committed batch did. */
+export interface BatchReport {
+  /** Messages in the batch. */
+  messages: number;
+  /** The batch's valid events. */
+  events: FleetEvent[];
+  /** Events applied. */
+  applied: number;
+  /** Events found already written (redeliveries). */
+  duplicates: number;
+  /** Messages sent to the dead-letter stream. */
+  deadLetters: number;
+  /** Clock ms when the batch committed. */
+  committedAtMs: number;
+}
+
+/** A worker's counters. */
+export interface IngestStats {
+  batches: number;
+  messages: number;
+  /** Events applied. */
+  applied: number;
+  /** Events found already written. */
+  duplicates: number;
+  deadLetters: number;
+  /** Batches handed back after a failure. */
+  retries: number;
+  lastError: string | null;
+}
+
+/** Options of {@linkcode startIngestWorker}. */
+export interface IngestWorkerOptions {
+  db: Database;
+  nc: NatsConnection;
+  /** The fleet's names (default: production `fleet`). */
+  names?: FleetNames;
+  /** The durable consumer (default `ingest`); see `ensureIngestConsumer`. */
+  durable?: string;
+  /** Messages per batch (default 500). */
+  batchSize?: number;
+  /** How long one fetch waits for a full batch, in ms (default 1000, JetStream's minimum). */
+  fetchExpiresMs?: number;
+  /** Longest backoff after failures, in ms (default 5000). */
+  maxBackoffMs?: number;
+  clock?: Clock;
+  log?: Logger;
+  /** Called after each committed and acknowledged batch. */
+  onBatch?: (report: BatchReport) => void;
+  /** Test hooks: throw {@linkcode WorkerCrash} from one to die at that point. */
+  faults?: {
+    beforeCommit?: () => void | Promise<void>;
+    afterCommit?: () => void | Promise<void>;
+  };
+}
+
+/** A running worker. */
+export interface IngestWorker {
+  stats(): IngestStats;
+  /** Resolves when the worker's loop ended (stopped or crashed). */
+  readonly done: Promise<void>;
+  /** Finishes the batch in hand, then stops fetching. */
+  stop(): Promise<void>;
+}
+
+/** Postgres refused the data itself (SQLSTATE classes 22 and 23): the message is at fault. */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^(22|23)[0-9A-Z]{3}$/.test(code);
+}
+
+type Decoded =
+  | { ok: true; event: FleetEvent }
+  | { ok: false; letter: DeadLetter };
+
+function letterIdOf(m: JsMsg): string {
+  const msgId = m.headers?.get("Nats-Msg-Id");
+  return `dlq:${msgId || `seq-${m.seq}-${m.info.timestampNanos}`}`;
+}
+
+function decodeMessage(names: FleetNames, m: JsMsg): Decoded {
+  const refuse = (reason: string): Decoded => ({
+    ok: false,
+    letter: {
+      subject: m.subject,
+      machineId: deadLetterMachine(m.subject),
+      letterId: letterIdOf(m),
+      reason,
+    },
+  });
+  const where = names.parse(m.subject);
+  if (!where) return refuse(`subject is not "${names.root}.<machineId>.<kind>"`);
+  const decoded = decodeFleetEvent(m.data);
+  if (!decoded.ok) return refuse(decoded.error);
+  const e = decoded.value;
+  if (e.kind !== where.kind) {
+    return refuse(`payload kind "${e.kind}" contradicts subject kind "${where.kind}"`);
+  }
+  if (e.machineId !== where.machineId) {
+    return refuse(`payload machineId "${e.machineId}" contradicts subject "${where.machineId}"`);
+  }
+  return { ok: true, event: e };
+}
+
+const oneLine = (s: string) => s.replace(/[\r\n]+/g, " ").slice(0, 300);
+
+/** Starts one ingestion worker on the durable consumer; see the module doc. */
+export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
+  const { db, nc } = options;
+  const names = options.names ?? fleet;
+  const durable = options.durable ?? ingestDurable;
+  const batchSize = options.batchSize ?? 500;
+  const expires = Math.max(1000, options.fetchExpiresMs ?? 1000);
+  const maxBackoffMs = options.maxBackoffMs ?? 5000;
+  const clock = options.clock ?? createRealClock();
+  const log = options.log ?? createLogger({ clock, component: "ingest" });
+  const js = jetstream(nc);
+  const cache = new MachineCache();
+  const stats: IngestStats = {
+    batches: 0,
+    messages: 0,
+    applied: 0,
+    duplicates: 0,
+    deadLetters: 0,
+    retries: 0,
+    lastError: null,
+  };
+  const abort = new AbortController();
+  let stopping = false;
+  let current: ConsumerMessages | null = null;
+
+  const storeAll = async (events: FleetEvent[], letters: DeadLetter[]) => {
+    const nowMs = clock.now();
+    const outcome = await db.transaction(async (tx) => {
+      const outcome = await storeEvents(tx, events, cache, nowMs);
+      const opened = await recordDeadLetters(tx, letters, nowMs);
+      await options.faults?.beforeCommit?.();
+      return { ...outcome, opened: [...outcome.opened, ...opened] };
+    });
+    cache.committed(outcome.machineIds, outcome.refreshed, nowMs);
+    return outcome;
+  };
+
+  // One event at a time, to find which of a refused batch Postgres refuses.
+  const storeOneByOne = async (
+    items: { event: FleetEvent; msg: JsMsg }[],
+    letters: Map<DeadLetter, JsMsg>,
+  ) => {
+    let applied = 0;
+    let duplicates = 0;
+    const opened = [];
+    for (const { event, msg } of items) {
+      try {
+        const o = await storeAll([event], []);
+        applied += o.applied;
+        duplicates += o.duplicates;
+        opened.push(...o.opened);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        letters.set({
+          subject: msg.subject,
+          machineId: event.machineId,
+          letterId: letterIdOf(msg),
+          reason: `refused by the database: ${oneLine(String((err as Error).message))}`,
+        }, msg);
+      }
+    }
+    const last = await storeAll([], [...letters.keys()]);
+    return { applied, duplicates, opened: [...opened, ...last.opened] };
+  };
+
+  const handle = async (msgs: JsMsg[]) => {
+    const items: { event: FleetEvent; msg: JsMsg }[] = [];
+    const letters = new Map<DeadLetter, JsMsg>();
+    for (const m of msgs) {
+      const d = decodeMessage(names, m);
+      if (d.ok) items.push({ event: d.event, msg: m });
+      else letters.set(d.letter, m);
+    }
+    let outcome;
+    try {
+      outcome = await storeAll(items.map((i) => i.event), [...letters.keys()]);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      log.log("warn", "batch refused by the database; storing one by one", {
+        err: oneLine(String(err)),
+      });
+      outcome = await storeOneByOne(items, letters);
+    }
+    await options.faults?.afterCommit?.();
+    // Dead letters are stored in their own stream before their message is acked;
+    // the letter id dedups a repeat after a crash between the two.
+    for (const [l, m] of letters) {
+      const h = headers();
+      h.set("Fornax-Subject", l.subject);
+      h.set("Fornax-Reason", oneLine(l.reason));
+      const letter = () =>
+        js.publish(names.deadLetter(l.machineId), m.data, { msgID: l.letterId, headers: h });
+      // A dead-letter stream someone deleted is created again rather than
+      // holding the batch back forever.
+      await letter().catch(async () => {
+        await ensureFleetStreams(nc, names);
+        return await letter();
+      });
+      log.log("warn", "dead letter", { subject: l.subject, reason: l.reason });
+    }
+    for (const a of outcome.opened) {
+      try {
+        nc.publish(names.alerts(a.severity), encodeFleetAlert(a));
+      } catch (err) {
+        log.log("warn", "alert not published", { err: String(err) });
+      }
+    }
+    for (const m of msgs) m.ack();
+    stats.batches++;
+    stats.messages += msgs.length;
+    stats.applied += outcome.applied;
+    stats.duplicates += outcome.duplicates;
+    stats.deadLetters += letters.size;
+    options.onBatch?.({
+      messages: msgs.length,
+      events: items.map((i) => i.event),
+      applied: outcome.applied,
+      duplicates: outcome.duplicates,
+      deadLetters: letters.size,
+      committedAtMs: clock.now(),
+    });
+  };
+
+  const run = async () => {
+    let failures = 0;
+    let consumer: Consumer | null = null;
+    while (!stopping) {
+      let msgs: JsMsg[] = [];
+      try {
+        consumer ??= await js.consumers.get(names.stream, durable);
+        if (stopping) break;
+        const iter = await consumer.fetch({ max_messages: batchSize, expires });
+        current = iter;
+        for await (const m of iter) msgs.push(m);
+        current = null;
+        log.log("debug", "fetched", { messages: msgs.length });
+        if (!msgs.length) continue;
+        await handle(msgs);
+        failures = 0;
+        msgs = [];
+      } catch (err) {
+        current = null;
+        // Looked up again: the consumer may have been recreated meanwhile.
+        if (!msgs.length) consumer = null;
+        if (err instanceof WorkerCrash) {
+          log.log("warn", "worker crashed", { held: msgs.length });
+          return;
+        }
+        failures++;
+        const delayMs = Math.min(maxBackoffMs, 100 * 2 ** Math.min(failures, 10));
+        stats.retries += msgs.length ? 1 : 0;
+        stats.lastError = oneLine(String(err));
+        if (msgs.length) {
+          try {
+            for (const m of msgs) m.nak(delayMs);
+          } catch {
+            // The connection is gone: the server redelivers after the ack wait.
+          }
+          log.log("warn", "batch handed back", {
+            messages: msgs.length,
+            err: stats.lastError,
+            delayMs,
+          });
+        } else if (!stopping) {
+          log.log("warn", "fetch failed", { err: stats.lastError, delayMs });
+        }
+        await sleep(clock, delayMs, abort.signal).catch(() => {});
+      }
+    }
+  };
+
+  const done = run();
+  return {
+    stats: () => ({ ...stats }),
+    done,
+    async stop() {
+      stopping = true;
+      abort.abort();
+      current?.stop();
+      await done;
+    },
+  };
+}

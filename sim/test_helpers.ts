@@ -1,0 +1,34 @@
+/**
+ * Helpers for the simulator's tests: a window of a shipped scenario, run
+ * without a log file, with its summary and world.
+ */
+import { loadScenario, type ResolvedScenario, type RunMode, windowOf } from "./scenario.ts";
+import { runScenario, type RunSummary } from "./run.ts";
+import type { WorldResult } from "./world/world.ts";
+
+/** The path of a shipped scenario. */
+export function scenarioPath(name: string): string {
+  return new URL(`./scenarios/${name}.json`, import.meta.url).pathname;
+}
+
+/** Loads shipped scenario `name`, optionally cut to `hours` from `fromMin` after its start. */
+export async function shipped(
+  name: string,
+  window?: { fromMin: number; hours: number },
+): Promise<ResolvedScenario> {
+  const r = await loadScenario(scenarioPath(name));
+  return window ? windowOf(r, window.fromMin, window.hours) : r;
+}
+
+/** Runs `resolved` without writing a log. */
+export async function runQuietly(
+  resolved: ResolvedScenario,
+  options: { seed?: number; mode?: RunMode; idempotence?: boolean } = {},
+): Promise<{ summary: RunSummary; world: WorldResult }> {
+  return await runScenario({ resolved, source: "test", logPath: null, ...options });
+}
+
+/** The violations of a summary, one per line, for assertion messages. */
+export function explain(s: RunSummary): string {
+  return s.violations.map((v) => `${v.invariant} at ${v.at}: ${v.message}`).join("\n");
+}

@@ -26,6 +26,8 @@ import { startPayment } from "../actors/payment/mod.ts";
 import { startSafety } from "../actors/safety/mod.ts";
 import { startOrders } from "../actors/order/mod.ts";
 import { startSupervisor } from "../actors/supervisor/mod.ts";
+import { startSync } from "../actors/sync/mod.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { type ActorHost, type ActorSpec, hostActors } from "./runner.ts";
 import { fullStock } from "./default_config.ts";
 import type { Part } from "./settings.ts";
@@ -96,6 +98,8 @@ export interface AssemblyOptions {
   initialStock?: z.infer<typeof RestockLine>[];
   /** Clock ms between heartbeats (default 1000). */
   heartbeatMs?: number;
+  /** The NATS connection whose JetStream the sync actor feeds; without it, no sync. */
+  nats?: NatsConnection;
 }
 
 /** The actors of one process, and the plant's panel when the plant is here. */
@@ -130,6 +134,11 @@ export async function assembleMachine(o: AssemblyOptions): Promise<Assembly> {
     const io = hw ? createLocalSafetyIo(hw.plant) : new RemoteSafetyIo(bus);
     if (io instanceof RemoteSafetyIo) cleanups.push(() => io.close());
     specs.push({ component: "safety", start: () => startSafety(ctx(), io) });
+  }
+  // The sync actor starts before the others so their first events reach the outbox.
+  if (runs("sync") && o.nats) {
+    const nc = o.nats;
+    specs.push({ component: "sync", start: () => startSync(ctx(), { journal, nc }) });
   }
   if (runs("supervisor")) {
     specs.push({

@@ -40,6 +40,8 @@ export interface RunningMachine {
   /** Where the HTTP API listens, when this process serves it. */
   apiUrl: string | null;
   bus: TypedBus;
+  /** The NATS connection (for JetStream). */
+  nc: NatsBus["nc"];
   clock: ReturnType<typeof createRealClock>;
   log: Logger;
   /** The simulated plant, when this process hosts it. */
@@ -98,6 +100,7 @@ export async function startMachine(
     journal,
     parts: settings.only,
     hardware,
+    nats: raw.nc,
     heartbeatMs,
     ...(options.initialStock ? { initialStock: options.initialStock } : {}),
   });
@@ -129,6 +132,7 @@ export async function startMachine(
     techToken,
     apiUrl,
     bus,
+    nc: raw.nc,
     clock,
     log,
     plant: hardware?.plant ?? null,

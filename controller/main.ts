@@ -7,6 +7,8 @@
 import { readSettings, SettingsError } from "./settings.ts";
 import { ensureNats } from "./nats_server.ts";
 import { startMachine } from "./machine.ts";
+import { ensureFleetStreams } from "../cloud/ingest/stream.ts";
+import { fleet } from "../protocol/fleet.ts";
 
 function fatal(message: string): never {
   console.error(`fornax: ${message}`);
@@ -30,6 +32,9 @@ try {
 if (ownNats) console.error(`fornax: started nats-server at ${settings.natsUrl} (JetStream on)`);
 
 const machine = await startMachine(settings);
+// A machine alone with its own nats-server has no cloud to create the fleet
+// stream: create it, so the sync outbox drains instead of growing.
+if (ownNats) await ensureFleetStreams(machine.nc, fleet);
 console.error(
   `fornax: machine ${settings.machineId} running [${
     settings.only.join(", ")

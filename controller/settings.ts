@@ -15,6 +15,7 @@ export const Part = z.enum([
   "safety",
   "order",
   "supervisor",
+  "sync",
   "api",
   "plant",
 ]);

@@ -14,6 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import { createRealClock } from "../clock/clock.ts";
+import { MachineId } from "../protocol/define.ts";
 import { MachineStatus } from "../protocol/entities.ts";
 import { type Database, openDatabase } from "./db/database.ts";
 import { migrateCloud } from "./db/migrations.ts";
@@ -113,7 +114,9 @@ function machineRows(machines: MachineSummary[]): string {
       m.online ? "yes" : "no",
       iso(m.lastSeen),
       String(m.alerts),
-      m.config.inSync ? "in sync" : `${m.config.reportedVersion ?? "-"} → ${m.config.desiredVersion}`,
+      m.config.inSync
+        ? "in sync"
+        : `${m.config.reportedVersion ?? "-"} → ${m.config.desiredVersion}`,
       m.location.address ?? m.name ?? "",
     ]),
   );
@@ -135,9 +138,19 @@ function alertRows(alerts: AlertView[]): string {
   );
 }
 
-async function command(db: Database, args: string[], io: CliIo, offlineAfterMs: number) {
+/** A parsed command, ready to run against the database. */
+type Run = (db: Database, io: CliIo, offlineAfterMs: number) => Promise<void>;
+
+const printJson = (io: CliIo, value: unknown) => io.out(JSON.stringify(value, null, 2));
+
+/**
+ * Parses the command line completely, so a bad one is refused before any
+ * database is opened.
+ *
+ * @throws {UsageError} On an unknown command, flag or value.
+ */
+function parseCommand(args: string[]): Run {
   const [first, second, ...rest] = args;
-  const json = (value: unknown) => io.out(JSON.stringify(value, null, 2));
   if (first === "machine" && second === "add") {
     const p = parse(rest, {
       name: { type: "string" },
@@ -146,30 +159,32 @@ async function command(db: Database, args: string[], io: CliIo, offlineAfterMs: 
       longitude: { type: "string" },
     }, 1);
     const machineId = p.positionals[0]!;
+    if (!MachineId.safeParse(machineId).success || machineId === "alerts") {
+      throw new UsageError(
+        `Machine id must be 1-64 of A-Z a-z 0-9 _ - and not "alerts", got "${machineId}"`,
+      );
+    }
     const latitude = num("latitude", p.values.latitude);
     const longitude = num("longitude", p.values.longitude);
-    const known = await db.query<{ registered: boolean }>(
-      "SELECT registered FROM machines WHERE machine_id = $1",
-      [machineId],
-    );
-    let apiKey: string;
-    try {
-      apiKey = await addMachine(db, machineId, {
-        ...(str(p.values.name) ? { name: str(p.values.name)! } : {}),
-        ...(str(p.values.location) ? { locationAddress: str(p.values.location)! } : {}),
+    const name = str(p.values.name);
+    const location = str(p.values.location);
+    return async (db, io) => {
+      const known = await db.query<{ registered: boolean }>(
+        "SELECT registered FROM machines WHERE machine_id = $1",
+        [machineId],
+      );
+      const apiKey = await addMachine(db, machineId, {
+        ...(name ? { name } : {}),
+        ...(location ? { locationAddress: location } : {}),
         ...(latitude !== undefined ? { latitude } : {}),
         ...(longitude !== undefined ? { longitude } : {}),
       });
-    } catch (err) {
-      if (err instanceof RangeError) throw new UsageError(err.message);
-      throw err;
-    }
-    if (known[0]?.registered) {
-      io.err(`machine "${machineId}" was registered already: issued it an additional key`);
-    }
-    if (p.json) json({ machineId, apiKey });
-    else io.out(apiKey);
-    return;
+      if (known[0]?.registered) {
+        io.err(`machine "${machineId}" was registered already: issued it an additional key`);
+      }
+      if (p.json) printJson(io, { machineId, apiKey });
+      else io.out(apiKey);
+    };
   }
   if (first === "token" && second === "add") {
     const p = parse(rest, { role: { type: "string" }, name: { type: "string" } }, 0);
@@ -180,69 +195,72 @@ async function command(db: Database, args: string[], io: CliIo, offlineAfterMs: 
       );
     }
     const name = str(p.values.name);
-    const made = await addToken(db, { role: role.data, ...(name ? { name } : {}) });
-    if (p.json) json(made);
-    else io.out(made.token);
-    return;
+    return async (db, io) => {
+      const made = await addToken(db, { role: role.data, ...(name ? { name } : {}) });
+      if (p.json) printJson(io, made);
+      else io.out(made.token);
+    };
   }
   if (first === "token" && second === "list") {
     const p = parse(rest, {}, 0);
-    const tokens = await listTokens(db);
-    if (p.json) return json({ tokens });
-    io.out(table(
-      ["TOKEN ID", "NAME", "ROLE", "CREATED", "LAST USED", "REVOKED"],
-      tokens.map((t) => [
-        t.tokenId,
-        t.name,
-        t.role,
-        iso(t.createdAtMs),
-        iso(t.lastUsedAtMs),
-        t.revoked ? "yes" : "no",
-      ]),
-    ));
-    return;
+    return async (db, io) => {
+      const tokens = await listTokens(db);
+      if (p.json) return printJson(io, { tokens });
+      io.out(table(
+        ["TOKEN ID", "NAME", "ROLE", "CREATED", "LAST USED", "REVOKED"],
+        tokens.map((t) => [
+          t.tokenId,
+          t.name,
+          t.role,
+          iso(t.createdAtMs),
+          iso(t.lastUsedAtMs),
+          t.revoked ? "yes" : "no",
+        ]),
+      ));
+    };
   }
   if (first === "token" && second === "revoke") {
     const p = parse(rest, {}, 1);
-    const revoked = await revokeToken(db, p.positionals[0]!);
-    if (p.json) return json({ tokenId: p.positionals[0], revoked });
-    if (!revoked) throw new Error(`No unrevoked token "${p.positionals[0]}"`);
-    io.out(`revoked ${p.positionals[0]}`);
-    return;
+    const tokenId = p.positionals[0]!;
+    return async (db, io) => {
+      const revoked = await revokeToken(db, tokenId);
+      if (p.json) return printJson(io, { tokenId, revoked });
+      if (!revoked) throw new Error(`No unrevoked token "${tokenId}"`);
+      io.out(`revoked ${tokenId}`);
+    };
   }
   if (first === "machines") {
-    const p = parse(second === undefined ? [] : [second, ...rest], {
-      status: { type: "string" },
-      location: { type: "string" },
-    }, 0);
+    const p = parse(args.slice(1), { status: { type: "string" }, location: { type: "string" } }, 0);
     const status = str(p.values.status);
     if (status !== undefined && !MachineStatus.safeParse(status).success) {
       throw new UsageError(
         `--status must be one of ${MachineStatus.options.join(", ")}, got "${status}"`,
       );
     }
-    const machines = await listMachines(
-      db,
-      { nowMs: createRealClock().now(), offlineAfterMs },
-      { status, location: str(p.values.location), limit: 10_000 },
-    );
-    if (p.json) return json({ machines });
-    io.out(machines.length ? machineRows(machines) : "no machines");
-    return;
+    const location = str(p.values.location);
+    return async (db, io, offlineAfterMs) => {
+      const machines = await listMachines(
+        db,
+        { nowMs: createRealClock().now(), offlineAfterMs },
+        { status, location, limit: 10_000 },
+      );
+      if (p.json) return printJson(io, { machines });
+      io.out(machines.length ? machineRows(machines) : "no machines");
+    };
   }
   if (first === "alerts") {
-    const p = parse(second === undefined ? [] : [second, ...rest], {
-      all: { type: "boolean" },
-      machine: { type: "string" },
-    }, 0);
-    const alerts = await listAlerts(db, {
-      machineId: str(p.values.machine),
-      resolved: p.values.all === true ? undefined : false,
-      limit: 1000,
-    });
-    if (p.json) return json({ alerts });
-    io.out(alerts.length ? alertRows(alerts) : "no alerts");
-    return;
+    const p = parse(args.slice(1), { all: { type: "boolean" }, machine: { type: "string" } }, 0);
+    const machineId = str(p.values.machine);
+    const all = p.values.all === true;
+    return async (db, io) => {
+      const alerts = await listAlerts(db, {
+        machineId,
+        resolved: all ? undefined : false,
+        limit: 1000,
+      });
+      if (p.json) return printJson(io, { alerts });
+      io.out(alerts.length ? alertRows(alerts) : "no alerts");
+    };
   }
   throw new UsageError(
     first === undefined ? "No command given" : `Unknown command "${args.slice(0, 2).join(" ")}"`,
@@ -272,11 +290,12 @@ export async function fleetCli(
     }
     throw err;
   }
-  // A bad command line is refused before any database is touched.
-  const known = ["machine add", "token add", "token list", "token revoke"];
-  const head = args.slice(0, 2).join(" ");
-  if (!known.includes(head) && args[0] !== "machines" && args[0] !== "alerts") {
-    io.err(`fleet: ${args.length ? `Unknown command "${head}"` : "No command given"}\n\n${usage}`);
+  let run: Run;
+  try {
+    run = parseCommand(args);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.err(`fleet: ${err.message}\n\n${usage}`);
     return 2;
   }
   let lock: DataLock | null = null;
@@ -295,13 +314,9 @@ export async function fleetCli(
   try {
     db = await openDatabase({ url: settings.databaseUrl, dataDir: settings.dataDir });
     await migrateCloud(db);
-    await command(db, args, io, settings.offlineAfterS * 1000);
+    await run(db, io, settings.offlineAfterS * 1000);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`fleet: ${err.message}\n\n${usage}`);
-      return 2;
-    }
     io.err(`fleet: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   } finally {

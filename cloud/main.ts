@@ -4,14 +4,15 @@
  *
  * Environment: DATABASE_URL (else PGlite in FORNAX_DATA, default ./data),
  * NATS_URL (else its own nats-server there), HOST, PORT (default 8090),
- * INGEST_WORKERS (default 2), OFFLINE_AFTER_S (default 600).
+ * INGEST_WORKERS (default 2), OFFLINE_AFTER_S (default 600), FLEET_ROOT (default
+ * `fleet`: the subjects `fleet.<machineId>.<kind>` and stream `FLEET`).
  */
 import { createRealClock } from "../clock/clock.ts";
 import { createLogger } from "../log/log.ts";
 import { createCryptoRandom } from "../random/random.ts";
 import { connectNatsBus } from "../bus/nats_bus.ts";
 import { TypedBus } from "../bus/typed_bus.ts";
-import { fleet } from "../protocol/fleet.ts";
+import { fleetNames } from "../protocol/fleet.ts";
 import { ensureNats } from "../controller/nats_server.ts";
 import { openDatabase } from "./db/database.ts";
 import { migrateCloud } from "./db/migrations.ts";
@@ -71,26 +72,38 @@ say(
     : `storage: PGlite in ${settings.dataDir}/cloud-pglite`,
 );
 
+const names = fleetNames(settings.fleetRoot);
 const clock = createRealClock();
 const log = createLogger({ clock, component: "cloud" });
 const random = createCryptoRandom();
 const raw = await connectNatsBus({ url: settings.natsUrl, clock, log, name: "fornax-cloud" });
 const bus = new TypedBus(raw, { clock, random, log, machineId: "cloud" });
-await ensureIngestConsumer(raw.nc, fleet);
+await ensureIngestConsumer(raw.nc, names);
 const workers = Array.from(
   { length: settings.ingestWorkers },
-  () => startIngestWorker({ db, nc: raw.nc, clock, log: log.child("ingest") }),
+  () => startIngestWorker({ db, nc: raw.nc, names, clock, log: log.child("ingest") }),
 );
 const offlineAfterMs = settings.offlineAfterS * 1000;
 const monitor = startMonitor({
   db,
   nc: raw.nc,
+  names,
   clock,
   log: log.child("monitor"),
   random,
   offlineAfterMs,
 });
-const api = createCloudApi({ db, nc: raw.nc, bus, clock, log, random, offlineAfterMs, monitor });
+const api = createCloudApi({
+  db,
+  nc: raw.nc,
+  bus,
+  clock,
+  log,
+  names,
+  random,
+  offlineAfterMs,
+  monitor,
+});
 
 if ((await countTokens(db)) === 0) {
   const first = await addToken(db, { role: "admin", name: "first-admin", random });
@@ -105,7 +118,7 @@ const server = Deno.serve({
     say(`admin API at http://${host}:${port}/api/v1/admin/machines`);
     say(`OpenAPI at http://${host}:${port}/openapi.json`);
     say(`machines sync at http://${host}:${port}/api/v1/machines/{machine_id}/sync`);
-    say(`${settings.ingestWorkers} ingestion workers on stream "${fleet.stream}"`);
+    say(`${settings.ingestWorkers} ingestion workers on stream "${names.stream}"`);
   },
 }, api.fetch);
 

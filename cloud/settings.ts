@@ -20,6 +20,8 @@ export const CloudSettings = z.object({
   ingestWorkers: z.coerce.number().int().min(1).max(64),
   /** Seconds of silence after which a machine is offline. */
   offlineAfterS: z.coerce.number().int().min(10).max(7 * 24 * 3600),
+  /** The first subject token of the fleet (`fleet`): another root is another fleet on one NATS. */
+  fleetRoot: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, "must be 1-31 of a-z 0-9 _ (letter first)"),
 });
 /** The cloud's settings. */
 export type CloudSettings = z.infer<typeof CloudSettings>;
@@ -32,6 +34,7 @@ const envNames: Record<keyof CloudSettings, string> = {
   port: "PORT",
   ingestWorkers: "INGEST_WORKERS",
   offlineAfterS: "OFFLINE_AFTER_S",
+  fleetRoot: "FLEET_ROOT",
 };
 
 /**
@@ -48,6 +51,7 @@ export function readCloudSettings(env: (name: string) => string | undefined): Cl
     port: env("PORT") ?? "8090",
     ingestWorkers: env("INGEST_WORKERS") ?? "2",
     offlineAfterS: env("OFFLINE_AFTER_S") ?? "600",
+    fleetRoot: env("FLEET_ROOT") ?? "fleet",
   };
   const parsed = CloudSettings.safeParse(raw);
   if (!parsed.success) {

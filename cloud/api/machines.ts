@@ -1,7 +1,9 @@
 /**
  * Machines (seed 003 §4.3): the fleet list with connectivity, one machine's
  * status, registering a machine, its maintenance logs, and maintenance mode,
- * which the machine itself must confirm over NATS.
+ * which the machine itself must confirm over NATS. Alerts raised during
+ * maintenance are muted; those still open when it ends are unmuted and
+ * published then.
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
@@ -14,6 +16,13 @@ import { errorResponse } from "../../api/errors.ts";
 import { addMachine } from "../db/machines.ts";
 import { listMachines, machineDetail } from "../admin/fleet.ts";
 import { addMaintenanceLog, listMaintenanceLogs } from "../admin/audit.ts";
+import {
+  alertColumns,
+  type AlertRow,
+  alertView,
+  fleetAlertOf,
+  publishAlerts,
+} from "../admin/alerts.ts";
 import { MachineDetail, MachineSummary, MaintenanceLog } from "../admin/views.ts";
 import {
   type AdminDeps,
@@ -186,6 +195,16 @@ export function machineRoutes(deps: AdminDeps): OpenAPIHono {
         WHERE machine_id = $1`,
       [machineId, s.maintenance, s.status, s.reason, s.cashOnly],
     );
+    // Leaving maintenance: what is still open after it needs a look, so the
+    // alerts muted meanwhile are unmuted and published now.
+    if (!s.maintenance) {
+      const unmuted = await db.query<AlertRow>(
+        `UPDATE alerts a SET muted = false WHERE a.machine_id = $1 AND NOT a.resolved AND a.muted
+          RETURNING ${alertColumns}`,
+        [machineId],
+      );
+      publishAlerts(deps.nc, deps.names, unmuted.map((r) => fleetAlertOf(alertView(r))), deps.log);
+    }
     const logId = await addMaintenanceLog(db, {
       machineId,
       type: "ROUTINE",

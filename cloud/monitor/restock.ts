@@ -81,7 +81,11 @@ export async function predictRestock(
   const names = await itemNames(db, [...new Set(rows.map((r) => r.machine_id))]);
   const out: RestockRecommendation[] = [];
   for (const r of rows) {
-    const days = Math.min(o.historyDays, Math.max(1, (options.nowMs - r.history_from_ms) / dayMs));
+    // Whole days, as the seed's daily history counts them.
+    const days = Math.min(
+      o.historyDays,
+      Math.max(1, Math.ceil((options.nowMs - r.history_from_ms) / dayMs)),
+    );
     const dailyAverage = r.sold / days;
     const currentQty = r.qty ?? 0;
     const daysUntilEmpty = currentQty / dailyAverage;

@@ -100,6 +100,8 @@ export interface AssemblyOptions {
   heartbeatMs?: number;
   /** The NATS connection whose JetStream the sync actor feeds; without it, no sync. */
   nats?: NatsConnection;
+  /** Where actors read the config in force, when it can change while they run. */
+  currentConfig?: () => MachineConfig;
 }
 
 /** The actors of one process, and the plant's panel when the plant is here. */
@@ -119,8 +121,18 @@ export async function assembleMachine(o: AssemblyOptions): Promise<Assembly> {
   const { bus, clock, random, log, config, journal } = o;
   const runs = (part: Part) => o.parts.includes(part);
   const heartbeatMs = o.heartbeatMs ?? 1000;
-  // Each actor names its own logger (ctx.log.child("oven")).
-  const ctx = (): ActorContext => ({ bus, clock, random, log, config });
+  const currentConfig = o.currentConfig ?? (() => config);
+  // Each actor names its own logger (ctx.log.child("oven")); `config` is read
+  // through, so a config the cloud pushes reaches the next read.
+  const ctx = (): ActorContext => ({
+    bus,
+    clock,
+    random,
+    log,
+    get config() {
+      return currentConfig();
+    },
+  });
   const hw = o.hardware;
   const needHw = (part: Part): SimHardware => {
     if (!hw) throw new RangeError(`Part "${part}" needs the simulated hardware in its process`);

@@ -18,6 +18,8 @@ import { createMachineApi } from "../api/app.ts";
 import type { ActorHost } from "./runner.ts";
 import { defaultConfig } from "./default_config.ts";
 import { assembleMachine, createSimHardware } from "./assemble.ts";
+import { ConfigStore } from "./config_store.ts";
+import { serveConfig } from "./config_service.ts";
 import type { SimPlant } from "../hardware/sim/plant.ts";
 import type { SimPayment } from "../hardware/sim/payment.ts";
 import type { Settings } from "./settings.ts";
@@ -58,7 +60,7 @@ export async function startMachine(
   settings: Settings,
   options: MachineOptions = {},
 ): Promise<RunningMachine> {
-  const config = options.config ?? defaultConfig;
+  const fallbackConfig = options.config ?? defaultConfig;
   const clock = createRealClock({ speed: settings.speed });
   const random = createCryptoRandom();
   const log = createLogger({ clock, ...(options.logSink ? { sink: options.logSink } : {}) });
@@ -66,6 +68,8 @@ export async function startMachine(
   const dir = join(settings.dataDir, settings.machineId);
   await Deno.mkdir(dir, { recursive: true });
   const journal = openJournal(join(dir, "journal.db"));
+  const configs = new ConfigStore(journal, fallbackConfig);
+  const config = configs.current();
   const techToken = settings.techToken ?? random.uuid().replaceAll("-", "");
 
   const raw: NatsBus = await connectNatsBus({
@@ -101,9 +105,12 @@ export async function startMachine(
     parts: settings.only,
     hardware,
     nats: raw.nc,
+    currentConfig: () => configs.current(),
     heartbeatMs,
     ...(options.initialStock ? { initialStock: options.initialStock } : {}),
   });
+
+  const stopConfigService = serveConfig(bus, configs, clock, settings.only.includes("sync"));
 
   let apiUrl: string | null = null;
   let server: Deno.HttpServer | null = null;
@@ -144,6 +151,7 @@ export async function startMachine(
       stopped = true;
       api?.close();
       await server?.shutdown();
+      stopConfigService();
       await assembly.stop();
       hardware?.dispose();
       await raw.close();

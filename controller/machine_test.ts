@@ -338,3 +338,46 @@ Deno.test("machine: a FIFO queue with estimated waits, fetching the next pizza w
     }
   });
 });
+
+Deno.test("machine: a config pushed by the cloud applies at once, atomically, and survives a restart", async () => {
+  const { applyConfig } = await import("../protocol/sync.ts");
+  const dataDir = await Deno.makeTempDir({ prefix: "fornax-config-" });
+  const machineId = `t-${crypto.randomUUID().slice(0, 8)}`;
+  const v2 = {
+    ...defaultConfig,
+    version: "v2",
+    menu: defaultConfig.menu.map((p) => p.pizzaId === "margherita" ? { ...p, priceCents: 800 } : p),
+  };
+  try {
+    await withMachine(async (m) => {
+      const bad = JSON.parse(new TextDecoder().decode(
+        await m.bus.bus.request(
+          applyConfig.subject(m.machineId),
+          new TextEncoder().encode(JSON.stringify({
+            id: "x",
+            machineId: m.machineId,
+            ts: 1,
+            config: { ...v2, menu: [] },
+          })),
+          5000,
+        ),
+      ));
+      assert.equal(bad.error.code, "BAD_REQUEST");
+      assert.match(bad.error.message, /config\.menu/);
+      const r = await m.bus.request(applyConfig, { config: v2 });
+      assert.deepEqual(r, { ok: true, value: { version: "v2", applied: true } });
+      const again = await m.bus.request(applyConfig, { config: v2 });
+      assert.deepEqual(again, { ok: true, value: { version: "v2", applied: false } });
+      const o = await order(m, "margherita");
+      assert.equal(o.totalAmountCents, 800);
+    }, { dataDir, machineId });
+    await withMachine(async (m) => {
+      const menu = await m.http("GET", `${M}/menu`);
+      const p = (menu.body.pizzas as Array<{ pizzaId: string; priceCents: number }>)
+        .find((x) => x.pizzaId === "margherita");
+      assert.equal(p?.priceCents, 800);
+    }, { dataDir, machineId });
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

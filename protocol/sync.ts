@@ -3,7 +3,8 @@
  * cloud's JetStream (`protocol/fleet.ts`).
  */
 import { z } from "zod";
-import { defineCommand } from "./define.ts";
+import { defineCommand, defineEvent } from "./define.ts";
+import { MachineConfig } from "./config.ts";
 
 /** What the sync actor reports of itself. */
 export const SyncStatus = z.object({
@@ -29,3 +30,18 @@ export type SyncStatus = z.infer<typeof SyncStatus>;
 
 /** Reports the outbox and the link to the cloud. */
 export const status = defineCommand("sync", "status", {}, SyncStatus);
+
+/**
+ * Applies a new machine configuration (prices, menu, accepted cash) pushed by
+ * the cloud. Atomic: every later read sees all of it or none; a version the
+ * machine already runs is not applied again.
+ */
+export const applyConfig = defineCommand(
+  "sync",
+  "apply_config",
+  { config: MachineConfig },
+  z.object({ version: z.string(), applied: z.boolean() }),
+);
+
+/** The machine now runs `version` (every process of it reloads). */
+export const configApplied = defineEvent("sync", "config", { version: z.string() });

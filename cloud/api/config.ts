@@ -9,6 +9,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { MachineConfig } from "../../protocol/config.ts";
+import { applyConfig } from "../../protocol/sync.ts";
 import { createSubApp } from "../../api/context.ts";
 import { errorResponse } from "../../api/errors.ts";
 import { ConfigConflictError, ConfigItem, putDesiredConfig } from "../db/machines.ts";
@@ -97,10 +98,20 @@ export function configRoutes(deps: AdminDeps): OpenAPIHono {
         body.config.lowStockThreshold,
       ]);
     }
+    // A Fornax controller on NATS gets the config pushed now; one that does not
+    // answer picks the desired version up through /sync, and the shadow shows
+    // which version it reports either way.
+    const pushed = body.config && deps.bus
+      ? await deps.bus.request(applyConfig, { config: body.config }, {
+        machineId,
+        timeoutMs: deps.commandTimeoutMs,
+      })
+      : null;
     await audit(deps, c, "config.put", machineId, "ok", {
       version: body.version,
       expectedSeq: body.expectedSeq,
       items: body.items.length,
+      pushed: pushed === null ? "not pushed" : pushed.ok ? "applied" : pushed.error.message,
     });
     return c.json((await configShadow(db, machineId))!, 200);
   });

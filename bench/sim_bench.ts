@@ -89,7 +89,9 @@ else {
   console.log(
     `  events        ${figures.eventsPerSecond} events/s (${figures.timersFired} timers, ${figures.busMessages} bus messages)`,
   );
-  console.log(`  memory        peak RSS ${figures.peakRssMiB} MiB, heap ${figures.peakHeapMiB} MiB`);
+  console.log(
+    `  memory        peak RSS ${figures.peakRssMiB} MiB, heap ${figures.peakHeapMiB} MiB`,
+  );
   console.log(
     `  swarm         ${figures.swarmSeedsPerMinute} seeds/min on 2 workers (${figures.swarmSeeds} seeds, ${figures.swarmSimulatedHPerSeed} h each, ${figures.swarmFailures} failing)`,
   );

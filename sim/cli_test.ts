@@ -114,3 +114,23 @@ Deno.test("cli: a run prints JSON, writes its log and report; a broken invariant
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: the idempotence workload resends and duplicates, and nothing happens twice", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fornax-cli-" });
+  try {
+    const file = `${dir}/tiny.json`;
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({ ...tiny, customers: { ...tiny.customers, baseRatePerH: 24 } }),
+    );
+    const log = `${dir}/idem.jsonl`;
+    const r = await cli("run", file, "--idempotence", "--json", "--log", log);
+    assert.equal(r.code, 0, r.out + r.err);
+    const s = JSON.parse(r.out);
+    assert.equal(s.idempotence, true);
+    assert.deepEqual(s.violations, []);
+    assert.match(s.replay, /--idempotence/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -96,6 +96,7 @@ export async function runRealtime(o: RealtimeOptions): Promise<number> {
     } wall minutes of customers)`,
   );
   const log = new EventLog(null);
+  let lastStep = -1;
   const elapsedMs = stopwatch();
   const world = await runWorld({
     resolved,
@@ -103,8 +104,12 @@ export async function runRealtime(o: RealtimeOptions): Promise<number> {
     mode: resolved.scenario.mode,
     log,
     env: realEnv(o.natsUrl, clock),
-    onProgress: (fraction, simulatedMs) =>
-      status(`sim: ${(fraction * 100).toFixed(0)}% (${(simulatedMs / 3_600_000).toFixed(2)} h)`),
+    onProgress: (fraction, simulatedMs) => {
+      const step = Math.floor(fraction * 20);
+      if (step === lastStep) return;
+      lastStep = step;
+      status(`sim: ${(fraction * 100).toFixed(0)}% (${(simulatedMs / 3_600_000).toFixed(2)} h)`);
+    },
   });
   const summary = summarize(world, log, {
     source: o.source,

@@ -118,7 +118,8 @@ export async function runScenario(
     source: o.source,
     seed,
     mode,
-    defaultMode: scenario.mode,
+    // `run swarm --seed N` builds a liveness scenario unless told otherwise.
+    defaultMode: o.source.startsWith("swarm") ? "liveness" : scenario.mode,
     idempotence,
     logPath: o.logPath,
     wallMs: elapsedMs(),
@@ -199,7 +200,9 @@ export function summarize(world: WorldResult, log: EventLog, c: SummaryContext):
     ovenEnergyWh: Math.round(world.ovenEnergyWh * 10) / 10,
     maxOvenTempC: Math.round(world.maxOvenTempC * 10) / 10,
     boots: world.boots,
-    faultsSeen: count(world.observer.faults.map((f) => f.kind === "plant" ? f.detail : f.kind)),
+    faultsSeen: count(
+      world.observer.faults.filter((f) => f.kind !== "plant").map((f) => f.kind),
+    ),
     alerts: Object.fromEntries([...world.observer.alerts].sort(([a], [b]) => a.localeCompare(b))),
     customerOutcomes: count(world.customers.map((c) => c.outcome ?? "still there")),
     violations,

@@ -32,3 +32,18 @@ export async function runQuietly(
 export function explain(s: RunSummary): string {
   return s.violations.map((v) => `${v.invariant} at ${v.at}: ${v.message}`).join("\n");
 }
+
+/** A short, busy day with a partition and a power loss mid-lunch. */
+export const determinismScenario = {
+  name: "determinism",
+  seed: 11,
+  start: "2025-03-03T12:00:00Z",
+  durationH: 0.3,
+  drainMaxMin: 60,
+  machine: { storageSlots: 12, fullPerSlot: 2 },
+  customers: { baseRatePerH: 10, noShowShare: 0, mistypeShare: 0.3 },
+  faults: [
+    { type: "natsPartition", atMin: 3, component: "oven", forMin: 1 },
+    { type: "powerLoss", atMin: 8, restartAfterS: 30 },
+  ],
+};

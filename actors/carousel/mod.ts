@@ -747,6 +747,18 @@ export function startCarousel(
     }),
   ];
 
+  // A release that came while its pizza was at the hatch waits for the ejection
+  // to end; a restart ended it first: the pizza is written off, as any retrieval
+  // a restart cut short (its order was refunded already).
+  for (const r of store.reservations()) {
+    if (r.status !== "RETRIEVING" || r.error !== RELEASED_AT_HATCH) continue;
+    const entry = transaction(db, () => {
+      store.deleteReservation(r.orderId);
+      return writeOff(r, clock.now());
+    });
+    announceWriteOff(entry, r.orderId);
+  }
+
   actor.start();
   lowStockBaseline = availableCounts(clock.now());
 

@@ -171,13 +171,12 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
       refund: fromPromise(async ({ input, signal }) => {
         const retrying = <R>(what: string, attempt: () => Promise<Result<R>>) =>
           untilDone(attempt, () => true, { ...poll, what, deadlineMs: 60_000, signal });
-        if (input.stage === "preparing") {
-          // NOT_FOUND: the oven never saw this order (or restarted): nothing to stop.
-          await retrying("oven abort", async () => {
-            const r = await bus.request(oven.abort, { orderId: input.orderId });
-            return !r.ok && r.error.code === "NOT_FOUND" ? ok(null) : r;
-          });
-        }
+        // Stop the oven for this order whatever stage it reached: the oven ends
+        // only that order's session, and NOT_FOUND means it never had one.
+        await retrying("oven abort", async () => {
+          const r = await bus.request(oven.abort, { orderId: input.orderId });
+          return !r.ok && r.error.code === "NOT_FOUND" ? ok(null) : r;
+        });
         await retrying(
           "release of the reservation",
           () => bus.request(carousel.release, { orderId: input.orderId }),

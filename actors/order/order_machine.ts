@@ -115,7 +115,7 @@ export const orderMachine = setup({
     openDoor: notProvided("openDoor") as unknown as ReturnType<typeof fromPromise<void, OrderId>>,
     settle: notProvided("settle") as unknown as ReturnType<typeof fromPromise<Payment, OrderId>>,
     refund: notProvided("refund") as unknown as ReturnType<
-      typeof fromPromise<Payment | null, OrderId & { reason: string; stage: OrderStage }>
+      typeof fromPromise<Payment | null, OrderId & { reason: string }>
     >,
   },
   actions: {
@@ -643,7 +643,6 @@ export const orderMachine = setup({
             input: ({ context }) => ({
               orderId: context.record.order.orderId,
               reason: context.record.order.reason ?? "cancelled",
-              stage: context.record.stage,
             }),
             onDone: [
               {

@@ -209,9 +209,19 @@ export async function runWorld(o: WorldOptions): Promise<WorldResult> {
 
   let busMessages = 0;
   await env.observe((e: BusTapEvent) => {
-    if (e.type === "deliver") return;
-    const text = decoder.decode(e.data);
+    if (e.type === "deliver") {
+      // Deliveries are implied by the sends; only the extra copy of a duplicate is news.
+      if (e.duplicate) {
+        log.write(
+          `{"t":${e.timeMs},"k":"dup","c":${JSON.stringify(e.connection)},"s":${
+            JSON.stringify(e.subject)
+          }}`,
+        );
+      }
+      return;
+    }
     if (e.type === "send") {
+      const text = decoder.decode(e.data);
       busMessages++;
       log.write(
         `{"t":${e.timeMs},"k":"send","c":${JSON.stringify(e.connection)},"s":${
@@ -243,8 +253,13 @@ export async function runWorld(o: WorldOptions): Promise<WorldResult> {
       );
     }
   });
-  const event = (kind: string, fields: Record<string, unknown> = {}) =>
+  const event = (kind: string, fields: Record<string, unknown> = {}) => {
     log.event(clock.now(), kind, fields);
+    // What the schedule did to the machine counts among the faults seen.
+    if (kind === "fault.start" && fields.type !== "restock" && fields.type !== "maintenance") {
+      observer.fault(clock.now(), String(fields.type), "injected by the scenario");
+    }
+  };
   let onAbandoned = (_orderId: string) => {};
 
   const controller = new SimController({
@@ -391,8 +406,8 @@ export async function runWorld(o: WorldOptions): Promise<WorldResult> {
     crowd.stopArrivals();
     event("day.end", { customers: crowd.records.length });
 
-    // Drain: let every order end (liveness), or let the machine settle (safety).
-    // Safety mode does not judge whether orders end, so it only lets the machine settle.
+    // Drain: let every order end (liveness); safety mode does not judge whether
+    // orders end, so there it only lets the machine settle for a while.
     const drainMin = o.mode === "safety"
       ? Math.min(scenario.drainMaxMin, 15)
       : scenario.drainMaxMin;

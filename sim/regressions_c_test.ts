@@ -1,0 +1,3 @@
+import { regressionTests } from "./regressions.ts";
+
+await regressionTests(2);

@@ -81,7 +81,8 @@ export function describeZodError(error: z.ZodError): string {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array): Decoded<T> {
+/** Parses JSON bytes and validates them with `schema`, naming the bad field. */
+export function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array): Decoded<T> {
   let raw: unknown;
   try {
     raw = JSON.parse(decoder.decode(data));
@@ -94,7 +95,8 @@ function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array): Decoded<T> {
     : { ok: false, error: describeZodError(parsed.error) };
 }
 
-function encodeWith<T>(schema: z.ZodType<T>, value: T): Uint8Array {
+/** Validates `value` with `schema`, then serialises it. @throws {z.ZodError} When invalid. */
+export function encodeWith<T>(schema: z.ZodType<T>, value: T): Uint8Array {
   return encoder.encode(JSON.stringify(schema.parse(value)));
 }
 

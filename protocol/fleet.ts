@@ -17,7 +17,7 @@
  * ```
  */
 import { z } from "zod";
-import { type Decoded, describeZodError, Envelope, MachineId, OrderId } from "./define.ts";
+import { type Decoded, decodeWith, encodeWith, Envelope, MachineId, OrderId } from "./define.ts";
 import {
   Alert,
   AlertSeverity,
@@ -204,26 +204,14 @@ export type FleetEvent = z.infer<typeof FleetEvent>;
 /** Payload of a fleet event of `K` (without envelope and kind). */
 export type FleetPayload<K extends FleetKind> = z.infer<z.ZodObject<Shapes[K]>>;
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
 /** Validates, then serialises a fleet event. @throws {z.ZodError} On an invalid event. */
 export function encodeFleetEvent(msg: FleetEvent): Uint8Array {
-  return encoder.encode(JSON.stringify(fleetSchemas[msg.kind].parse(msg)));
+  return encodeWith(fleetSchemas[msg.kind] as unknown as z.ZodType<FleetEvent>, msg);
 }
 
 /** Parses and validates a fleet event from the wire. */
 export function decodeFleetEvent(data: Uint8Array): Decoded<FleetEvent> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(decoder.decode(data));
-  } catch {
-    return { ok: false, error: "(body): not valid JSON" };
-  }
-  const parsed = FleetEvent.safeParse(raw);
-  return parsed.success
-    ? { ok: true, value: parsed.data }
-    : { ok: false, error: describeZodError(parsed.error) };
+  return decodeWith(FleetEvent, data);
 }
 
 /** An alert as the cloud publishes it for supervisors on `fleet.alerts.<severity>`. */
@@ -244,21 +232,12 @@ export type FleetAlert = z.infer<typeof FleetAlert>;
 
 /** Validates, then serialises a fleet alert. @throws {z.ZodError} On an invalid alert. */
 export function encodeFleetAlert(alert: FleetAlert): Uint8Array {
-  return encoder.encode(JSON.stringify(FleetAlert.parse(alert)));
+  return encodeWith(FleetAlert, alert);
 }
 
 /** Parses and validates a fleet alert. */
 export function decodeFleetAlert(data: Uint8Array): Decoded<FleetAlert> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(decoder.decode(data));
-  } catch {
-    return { ok: false, error: "(body): not valid JSON" };
-  }
-  const parsed = FleetAlert.safeParse(raw);
-  return parsed.success
-    ? { ok: true, value: parsed.data }
-    : { ok: false, error: describeZodError(parsed.error) };
+  return decodeWith(FleetAlert, data);
 }
 
 /** How long JetStream remembers message ids to drop duplicates. */

@@ -3,7 +3,6 @@ import { connectTestBus, waitFor } from "../testing/nats.ts";
 import { openJournal } from "../journal/journal.ts";
 import { createCryptoRandom } from "../random/random.ts";
 import { silentLogger } from "../log/log.ts";
-import type { MachineConfig } from "../protocol/config.ts";
 import * as orderP from "../protocol/order.ts";
 import * as paymentP from "../protocol/payment.ts";
 import * as carouselP from "../protocol/carousel.ts";
@@ -13,29 +12,14 @@ import { alert } from "../protocol/common.ts";
 import { fleetNames } from "../protocol/fleet.ts";
 import { startSync } from "../actors/sync/mod.ts";
 import { openTestDatabase } from "./db/test_databases.ts";
+import { testConfig, testPizza } from "../testing/fixtures.ts";
 import { deleteFleetStreams, ensureIngestConsumer, startIngestWorker } from "./ingest/mod.ts";
 
-const config: MachineConfig = {
+const config = testConfig({
   version: "cfg-e2e",
-  menu: [{
-    pizzaId: "margherita",
-    name: "Margherita",
-    description: "",
-    size: "MEDIUM",
-    toppings: [],
-    priceCents: 999,
-    calories: 800,
-    allergens: [],
-    imageUrl: "",
-    cookingTimeMs: 240_000,
-    cookingTempC: 220,
-  }],
-  acceptedCents: [100, 500],
-  storageSlots: 10,
-  pickupBays: 2,
-  utcOffsetMin: 0,
+  menu: [testPizza({ priceCents: 999 })],
   lowStockThreshold: 2,
-};
+});
 
 Deno.test("a machine's bus events land in Postgres through sync and ingestion", async () => {
   const test = await openTestDatabase("postgres");

@@ -6,7 +6,6 @@ import { connectTestBus, startPrivateNats, waitFor } from "../../testing/nats.ts
 import { openJournal } from "../../journal/journal.ts";
 import { createCryptoRandom } from "../../random/random.ts";
 import type { ActorContext } from "../actor.ts";
-import type { MachineConfig } from "../../protocol/config.ts";
 import type { OrderView } from "../../protocol/order.ts";
 import * as orderP from "../../protocol/order.ts";
 import * as ovenP from "../../protocol/oven.ts";
@@ -21,28 +20,13 @@ import {
 } from "../../protocol/fleet.ts";
 import { ensureFleetStreams } from "../../cloud/ingest/stream.ts";
 import { Outbox, startSync } from "./mod.ts";
+import { testConfig, testPizza } from "../../testing/fixtures.ts";
 
-const config: MachineConfig = {
+const config = testConfig({
   version: "cfg-7",
-  menu: [{
-    pizzaId: "margherita",
-    name: "Margherita",
-    description: "",
-    size: "MEDIUM",
-    toppings: [],
-    priceCents: 999,
-    calories: 800,
-    allergens: [],
-    imageUrl: "",
-    cookingTimeMs: 240_000,
-    cookingTempC: 220,
-  }],
-  acceptedCents: [100, 500],
-  storageSlots: 10,
-  pickupBays: 2,
-  utcOffsetMin: 0,
+  menu: [testPizza({ priceCents: 999 })],
   lowStockThreshold: 2,
-};
+});
 
 function orderView(orderId: string, machineId: string, ts: number): OrderView {
   return {

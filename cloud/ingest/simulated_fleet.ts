@@ -5,7 +5,7 @@
  * ingestion tests and the fleet bench; seeded, so a seed gives the same events.
  */
 import type { Random } from "../../random/random.ts";
-import type { FleetEvent, FleetEventOf, FleetKind } from "../../protocol/fleet.ts";
+import { type FleetEvent, type FleetEventOf, FleetKind } from "../../protocol/fleet.ts";
 
 const pizzas = ["margherita", "pepperoni", "veggie", "hawaiian", "bbq"];
 const alertTypes = ["LOW_INVENTORY", "TEMPERATURE_ISSUE", "PAYMENT_ISSUE"] as const;
@@ -43,20 +43,7 @@ export function createSimulatedFleet(
     ovenC: 220,
   }));
   const counts = Object.fromEntries(
-    [
-      "order",
-      "payment",
-      "inventory",
-      "temperature",
-      "alert",
-      "fault",
-      "machine",
-      "sale",
-      "cooking",
-      "discard",
-      "heartbeat",
-      "metric",
-    ].map((k) => [k, 0]),
+    FleetKind.options.map((k) => [k, 0]),
   ) as Record<FleetKind, number>;
   const pick = <T>(xs: readonly T[]): T => xs[random.int(0, xs.length - 1)]!;
   const env = (m: MachineState, orderId?: string) => ({

@@ -28,7 +28,7 @@ import { startOrders } from "../actors/order/mod.ts";
 import { startSupervisor } from "../actors/supervisor/mod.ts";
 import { startSync } from "../actors/sync/mod.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { type ActorHost, type ActorSpec, hostActors } from "./runner.ts";
+import { type ActorHost, type ActorSpec, defaultHeartbeatMs, hostActors } from "./runner.ts";
 import { fullStock } from "./default_config.ts";
 import type { Part } from "./settings.ts";
 import type { z } from "zod";
@@ -120,7 +120,7 @@ export interface Assembly {
 export async function assembleMachine(o: AssemblyOptions): Promise<Assembly> {
   const { bus, clock, random, log, config, journal } = o;
   const runs = (part: Part) => o.parts.includes(part);
-  const heartbeatMs = o.heartbeatMs ?? 1000;
+  const heartbeatMs = o.heartbeatMs ?? defaultHeartbeatMs;
   const currentConfig = o.currentConfig ?? (() => config);
   // Each actor names its own logger (ctx.log.child("oven")); `config` is read
   // through, so a config the cloud pushes reaches the next read.

@@ -15,7 +15,7 @@ import type { MachineConfig } from "../protocol/config.ts";
 import type { RestockLine } from "../protocol/carousel.ts";
 import type { z } from "zod";
 import { createMachineApi } from "../api/app.ts";
-import type { ActorHost } from "./runner.ts";
+import { type ActorHost, defaultHeartbeatMs } from "./runner.ts";
 import { defaultConfig } from "./default_config.ts";
 import { assembleMachine, createSimHardware } from "./assemble.ts";
 import { ConfigStore } from "./config_store.ts";
@@ -84,9 +84,8 @@ export async function startMachine(
     log: log.child("bus"),
     machineId: settings.machineId,
   });
-  // A heartbeat a clock second is a thousand a wall second at --speed 1000:
-  // beats never come faster than five a wall second.
-  const heartbeatMs = Math.max(1000, 200 * settings.speed);
+  // Beats never come faster than five a wall second, whatever the speed.
+  const heartbeatMs = Math.max(defaultHeartbeatMs, 200 * settings.speed);
   const hardware = runs("plant")
     ? createSimHardware(clock, config, {
       ledgerPath: join(dir, "gateway.db"),

@@ -24,13 +24,20 @@ export interface ActorHost {
   stop(): Promise<void>;
 }
 
+/**
+ * Clock ms between an actor's heartbeats. The supervisor calls an actor dead
+ * after three silent periods, so a hung process is caught within 15 s; the
+ * safety chain never waits on this.
+ */
+export const defaultHeartbeatMs = 5000;
+
 /** Starts `specs` in order and hosts them, beating every `heartbeatMs` clock ms. */
 export async function hostActors(
   bus: TypedBus,
   clock: Clock,
   log: Logger,
   specs: ActorSpec[],
-  heartbeatMs = 1000,
+  heartbeatMs = defaultHeartbeatMs,
 ): Promise<ActorHost> {
   const running = new Map<Component, { actor: RunningActor; restarts: number }>();
   const stops: Array<() => void> = [];

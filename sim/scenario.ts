@@ -14,6 +14,7 @@ import { MachineId } from "../protocol/define.ts";
 import { Pizza } from "../protocol/entities.ts";
 import { Component } from "../protocol/define.ts";
 import { defaultConfig } from "../controller/default_config.ts";
+import { defaultHeartbeatMs } from "../controller/runner.ts";
 
 /** How a run judges the controller (TigerBeetle's VOPR modes). */
 export const RunMode = z.enum(["safety", "liveness"]);
@@ -186,8 +187,8 @@ export const MachineSpec = z.object({
   fullShelfLifeH: z.number().default(120),
   /** Pizzas per slot of a "full" stock. */
   fullPerSlot: z.number().int().positive().max(20).default(1),
-  /** Clock ms between the actors' heartbeats (a real controller: 1000 at speed 1). */
-  heartbeatMs: z.number().int().min(100).max(60_000).default(1000),
+  /** Clock ms between the actors' heartbeats (a real controller's default). */
+  heartbeatMs: z.number().int().min(100).max(60_000).default(defaultHeartbeatMs),
   /** Gateway latency per answer, in ms. */
   gatewayLatencyMs: z.number().int().nonnegative().max(60_000).default(300),
 });
@@ -216,7 +217,7 @@ export const Scenario = z.object({
     stock: "full",
     fullShelfLifeH: 120,
     fullPerSlot: 1,
-    heartbeatMs: 1000,
+    heartbeatMs: defaultHeartbeatMs,
     gatewayLatencyMs: 300,
   }),
   customers: Customers.default(Customers.parse({})),

@@ -1,8 +1,11 @@
 /**
- * The oven as an XState machine: PID control on every thermocouple sample,
- * cooking sessions (seed 003 §3.8), the smart preheat policy (§6.3) and latched
- * faults. Side effects (heater writes, events) are placeholders that the host
- * provides, so the machine itself is pure and replayable.
+ * The oven as an XState machine: the heat target, cooking sessions (seed 003
+ * §3.8), the smart preheat policy (§6.3), watches on the samples and latched
+ * faults. The PID runs in the host's control loop (`control_loop.ts`), which
+ * steers toward `heatTargetC` every 100 ms and hands the machine a sample when
+ * {@linkcode sampleIsDue} says so. Side effects (heater writes, events) are
+ * placeholders that the host provides, so the machine itself is pure and
+ * replayable.
  */
 import {
   assign,
@@ -16,7 +19,6 @@ import {
 import type { CookingSession } from "../../protocol/entities.ts";
 import type { OvenFault, OvenState } from "../../protocol/oven.ts";
 import type { z } from "zod";
-import { defaultPidGains, initialPidState, type PidGains, type PidState, pidStep } from "./pid.ts";
 import {
   defaultPreheatTargets,
   type ManualTarget,
@@ -52,8 +54,16 @@ export interface OvenLimits {
   standbyTargetC: number;
   /** The policy is re-evaluated this often, besides on every queue event. */
   policyPeriodMs: number;
-  /** Temperature and progress events are published this often. */
+  /** Temperature events are at least this far apart... */
   telemetryPeriodMs: number;
+  /** ...and come that often only while the temperature moves by this much... */
+  telemetryDeadbandC: number;
+  /** ...or at least this often when it holds still. */
+  telemetryKeepaliveMs: number;
+  /** Progress events of a running session come this often. */
+  progressPeriodMs: number;
+  /** The control loop hands the machine a sample at least this often. */
+  samplePeriodMs: number;
   /** No thermocouple sample for this long is a fault (a hung PLC). */
   sensorSilenceMs: number;
   /** How many ended sessions are kept for idempotent repeats. */
@@ -76,6 +86,10 @@ export const defaultOvenLimits: OvenLimits = {
   standbyTargetC: defaultPreheatTargets.standbyC,
   policyPeriodMs: 60_000,
   telemetryPeriodMs: 1_000,
+  telemetryDeadbandC: 0.5,
+  telemetryKeepaliveMs: 10_000,
+  progressPeriodMs: 5_000,
+  samplePeriodMs: 1_000,
   sensorSilenceMs: 20_000,
   sessionHistory: 100,
 };
@@ -101,15 +115,14 @@ export interface LatchedFault {
 export interface OvenContext {
   machineId: string;
   utcOffsetMin: number;
-  gains: PidGains;
   limits: OvenLimits;
   /** Last finite reading; see `readingInRange` for whether it is trustworthy. */
   temperatureC: number;
   readingInRange: boolean;
   /** Clock time of the last sample; null before the first. */
   lastSampleMs: number | null;
+  /** The control loop's heater output at the last sample. */
   heaterPct: number;
-  pid: PidState;
   queueLength: number;
   /** What the policy (or a technician) wants when no session runs. */
   standbyTargetC: number;
@@ -125,6 +138,7 @@ export interface OvenContext {
   fault: LatchedFault | null;
   safetyTripped: boolean;
   lastTemperatureEventMs: number | null;
+  lastTemperatureEventC: number | null;
   lastProgressEventMs: number | null;
 }
 
@@ -132,13 +146,12 @@ export interface OvenContext {
 export interface OvenInput {
   machineId: string;
   utcOffsetMin: number;
-  gains?: PidGains;
   limits?: Partial<OvenLimits>;
 }
 
 /** Events the oven machine handles; `nowMs` is the host clock's time. */
 export type OvenEvent =
-  | { type: "SAMPLE"; temperatureC: number; nowMs: number; error?: string }
+  | { type: "SAMPLE"; temperatureC: number; heaterPct: number; nowMs: number; error?: string }
   | { type: "SENSOR_SILENT" }
   | {
     type: "COOK";
@@ -234,7 +247,7 @@ function sessionRecord(
   };
 }
 
-/** One control step on a sample: policy, PID, watches and baking time. */
+/** One step on a sample: policy, heater output, watches and baking time. */
 function controlStep(context: OvenContext, sample: Sample): Partial<OvenContext> {
   const { limits } = context;
   const nowMs = sample.nowMs;
@@ -251,18 +264,7 @@ function controlStep(context: OvenContext, sample: Sample): Partial<OvenContext>
   next.lastSampleMs = nowMs;
 
   const targetC = heatTargetC(next);
-  if (targetC > 0) {
-    const step = pidStep(context.gains, context.pid, {
-      targetC,
-      measuredC: sample.temperatureC,
-      dtMs,
-    });
-    next.pid = step.state;
-    next.heaterPct = step.outputPct;
-  } else {
-    next.pid = initialPidState();
-    next.heaterPct = 0;
-  }
+  next.heaterPct = targetC > 0 ? sample.heaterPct : 0;
 
   // The heater output held over the last interval decides whether it was saturated.
   const heating = targetC > sample.temperatureC && heaterSaturated(context.heaterPct);
@@ -289,6 +291,40 @@ function controlStep(context: OvenContext, sample: Sample): Partial<OvenContext>
     next.session = session;
   }
   return next;
+}
+
+/** A temperature event is due: the first, a move beyond the deadband, or the keepalive. */
+function temperatureEventDue(context: OvenContext, sample: Sample): boolean {
+  const { limits, lastTemperatureEventMs: lastMs, lastTemperatureEventC: lastC } = context;
+  if (lastMs === null || lastC === null) return true;
+  const sinceMs = sample.nowMs - lastMs;
+  if (sinceMs >= limits.telemetryKeepaliveMs) return true;
+  return sinceMs >= limits.telemetryPeriodMs &&
+    !(Math.abs(sample.temperatureC - lastC) < limits.telemetryDeadbandC);
+}
+
+/**
+ * Whether the machine must see the control loop's sample at `nowMs` now rather
+ * than at the next `samplePeriodMs`: a bad or dangerous reading, the reading
+ * entering or leaving the band (baking time counts only within it), or the
+ * bake finishing.
+ */
+export function sampleIsDue(
+  context: OvenContext,
+  sample: { temperatureC: number; previousC: number; nowMs: number; error?: string },
+): boolean {
+  const { limits } = context;
+  const { temperatureC: t, nowMs } = sample;
+  const lastMs = context.lastSampleMs;
+  if (lastMs === null || nowMs - lastMs >= limits.samplePeriodMs) return true;
+  if (sample.error !== undefined || !readingInRange(limits, t)) return true;
+  const targetC = heatTargetC(context);
+  if (t > limits.maxC || (targetC > 0 && t > targetC + limits.overTargetC)) return true;
+  if (inBand(context, t) !== inBand(context, sample.previousC)) return true;
+  const session = context.session;
+  if (!session) return false;
+  if (session.record.status === "HEATING") return inBand(context, t);
+  return nowMs - lastMs >= session.cookTimeMs - session.bakedMs;
 }
 
 /** The session's end as `status` at `nowMs`, moved into the history. */
@@ -381,7 +417,7 @@ export const ovenMachine = setup({
     input: {} as OvenInput,
   },
   actors: {
-    /** Samples the thermocouple every 100 ms and sends SAMPLE. */
+    /** The control loop: steers the heater and sends SAMPLE when one is due. */
     sensor: fromCallback<OvenEvent>(() => {}),
   },
   delays: {
@@ -453,18 +489,17 @@ export const ovenMachine = setup({
     telemetry: enqueueActions(({ context, event, enqueue }) => {
       const sample = sampleOf(event);
       if (!sample) return;
-      const period = context.limits.telemetryPeriodMs;
-      if (
-        context.lastTemperatureEventMs === null ||
-        sample.nowMs - context.lastTemperatureEventMs >= period
-      ) {
-        enqueue.assign({ lastTemperatureEventMs: sample.nowMs });
+      if (temperatureEventDue(context, sample)) {
+        enqueue.assign({
+          lastTemperatureEventMs: sample.nowMs,
+          lastTemperatureEventC: sample.temperatureC,
+        });
         enqueue("publishTemperature");
       }
       if (
         context.session &&
         (context.lastProgressEventMs === null ||
-          sample.nowMs - context.lastProgressEventMs >= period)
+          sample.nowMs - context.lastProgressEventMs >= context.limits.progressPeriodMs)
       ) {
         enqueue.assign({ lastProgressEventMs: sample.nowMs });
         enqueue("publishProgress");
@@ -482,7 +517,7 @@ export const ovenMachine = setup({
     recordOverTemperatureFault: recordFault("OVER_TEMPERATURE"),
     recordSlowHeatingFault: recordFault("HEATING_TOO_SLOW"),
     recordPowerCutFault: recordFault("POWER_CUT"),
-    heaterOff: assign({ heaterPct: 0, pid: () => initialPidState(), saturatedSince: null }),
+    heaterOff: assign({ heaterPct: 0, saturatedSince: null }),
     endSessionWithError: assign(({ context, event }) =>
       endSession(context, "ERROR", nowOf(event, context))
     ),
@@ -555,13 +590,11 @@ export const ovenMachine = setup({
   context: ({ input }) => ({
     machineId: input.machineId,
     utcOffsetMin: input.utcOffsetMin,
-    gains: input.gains ?? defaultPidGains,
     limits: { ...defaultOvenLimits, ...input.limits },
     temperatureC: 0,
     readingInRange: false,
     lastSampleMs: null,
     heaterPct: 0,
-    pid: initialPidState(),
     queueLength: 0,
     standbyTargetC: 0,
     manual: null,
@@ -573,6 +606,7 @@ export const ovenMachine = setup({
     fault: null,
     safetyTripped: false,
     lastTemperatureEventMs: null,
+    lastTemperatureEventC: null,
     lastProgressEventMs: null,
   }),
   invoke: { id: "sensor", src: "sensor" },
@@ -594,7 +628,8 @@ export const ovenMachine = setup({
         target: ".fault",
         actions: "recordSlowHeatingFault",
       },
-      { actions: ["disarmWatchdog", "armWatchdog", "control", "applyHeater", "telemetry"] },
+      // The control loop wrote the heater already; the machine only takes note.
+      { actions: ["disarmWatchdog", "armWatchdog", "control", "telemetry"] },
     ],
     SENSOR_SILENT: {
       target: ".fault",

@@ -5,7 +5,6 @@
  */
 import { createActor, fromCallback } from "xstate";
 import { type ActorContext, type RunningActor, stateString } from "../actor.ts";
-import { sleep } from "../../clock/clock.ts";
 import type { OvenDriver } from "../../hardware/oven.ts";
 import { fail, ok, type Result } from "../../protocol/define.ts";
 import type { CookingSession } from "../../protocol/entities.ts";
@@ -24,7 +23,8 @@ import {
   ovenStateOf,
   sessionOf,
 } from "./machine.ts";
-import type { PidGains } from "./pid.ts";
+import { defaultPidGains, type PidGains } from "./pid.ts";
+import { runControlLoop } from "./control_loop.ts";
 
 export { defaultOvenLimits, type OvenLimits } from "./machine.ts";
 export { defaultPidGains, type PidGains } from "./pid.ts";
@@ -33,8 +33,10 @@ export { defaultPidGains, type PidGains } from "./pid.ts";
 export interface OvenOptions {
   gains?: PidGains;
   limits?: Partial<OvenLimits>;
-  /** Control period in clock ms (default 100, seed §6.1). */
-  samplePeriodMs?: number;
+  /** Control period while a pizza cooks, in clock ms (default 100, seed §6.1). */
+  cookingPeriodMs?: number;
+  /** Control period without a session: preheating, holding, off (default 1000). */
+  idlePeriodMs?: number;
 }
 
 /** The oven's status as the `status` command reports it. */
@@ -51,8 +53,8 @@ export function ovenStatusOf(snapshot: OvenSnapshot): oven.OvenStatus {
 }
 
 /**
- * Starts the oven actor on `driver`: it samples the thermocouple every 100 ms,
- * runs the PID, serves `protocol/oven.ts` and publishes its events. `stop()`
+ * Starts the oven actor on `driver`: its control loop steers the heater every
+ * 100 ms while a pizza cooks (every second otherwise), the machine serves `protocol/oven.ts` and publishes its events. `stop()`
  * turns the heater off.
  */
 export function startOven(
@@ -62,7 +64,6 @@ export function startOven(
 ): RunningActor {
   const { bus, clock, random } = ctx;
   const log = ctx.log.child("oven");
-  const samplePeriodMs = options.samplePeriodMs ?? 100;
 
   /** An effect that fails is logged; it must never take the oven's control loop down. */
   const safely = <A extends unknown[]>(name: string, fn: (...args: A) => void) => (...args: A) => {
@@ -91,27 +92,17 @@ export function startOven(
 
   const sensor = fromCallback<OvenEvent>(({ sendBack }) => {
     const stopped = new AbortController();
-    const loop = async () => {
-      while (!stopped.signal.aborted) {
-        let temperatureC: number;
-        let error: string | undefined;
-        try {
-          temperatureC = await driver.readTemperatureC();
-        } catch (err) {
-          temperatureC = Number.NaN;
-          error = String(err);
-        }
-        if (stopped.signal.aborted) return;
-        sendBack({
-          type: "SAMPLE",
-          temperatureC,
-          nowMs: clock.now(),
-          ...(error === undefined ? {} : { error }),
-        });
-        await sleep(clock, samplePeriodMs, stopped.signal).catch(() => {});
-      }
-    };
-    loop().catch((err: unknown) => log.log("error", "sensor loop failed", { err: String(err) }));
+    runControlLoop({
+      clock,
+      driver,
+      gains: options.gains ?? defaultPidGains,
+      log,
+      context: () => actor.getSnapshot().context,
+      send: sendBack,
+      cookingPeriodMs: options.cookingPeriodMs ?? 100,
+      idlePeriodMs: options.idlePeriodMs ?? 1000,
+      signal: stopped.signal,
+    }).catch((err: unknown) => log.log("error", "control loop failed", { err: String(err) }));
     return () => stopped.abort();
   });
 
@@ -178,7 +169,6 @@ export function startOven(
     input: {
       machineId: bus.machineId,
       utcOffsetMin: ctx.config.utcOffsetMin,
-      ...(options.gains ? { gains: options.gains } : {}),
       ...(options.limits ? { limits: options.limits } : {}),
     },
   });

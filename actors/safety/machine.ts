@@ -23,12 +23,18 @@ export const STORAGE_LIMIT_C = 8;
  * expiry and discard rules; this only stops the machine.
  */
 export const STORAGE_GRACE_MS = 30 * 60_000;
-/** The analog inputs are polled this often; discrete ones also arrive as changes. */
-export const POLL_PERIOD_MS = 100;
+/**
+ * The analog inputs and the outputs' readback are polled this often; discrete
+ * inputs (e-stop, doors, smoke) arrive as changes the moment the driver sees
+ * them, so the poll only has to outrun heat, which moves by degrees per second.
+ */
+export const POLL_PERIOD_MS = 500;
+/** A poll that changes nothing the monitor acts on reaches the machine only this often. */
+export const QUIET_POLL_MS = 5000;
 /** The first reading must arrive within this, or the monitor trips. */
 export const STARTUP_DEADLINE_MS = 5000;
 /** This many failed polls in a row trip the monitor: it can no longer see its inputs. */
-export const IO_LOST_POLLS = 10;
+export const IO_LOST_POLLS = 4;
 
 /** What the machine is started with. */
 export interface SafetyMachineInput {
@@ -90,6 +96,18 @@ export function activeCauses(context: SafetyContext): TripCause[] {
     context.seenAtMs - context.storageWarmSinceMs > STORAGE_GRACE_MS
   ) active.push("STORAGE_DANGER_ZONE");
   return active;
+}
+
+/**
+ * What of a reading the machine acts on: the discrete inputs, the outputs'
+ * readback and which side of its limit each temperature is. Two readings with
+ * the same key lead the machine to the same place.
+ */
+export function readingKey(r: SafetyReading): string {
+  const side = (c: number, limitC: number) => Number.isNaN(c) ? "?" : c > limitC ? "+" : "-";
+  return `${+r.estop}${+r.serviceDoorOpen}${+r.pickupDoorOpen}${+r.smoke}` +
+    `${+r.outputs.heaterPowerCut}${+r.outputs.armHalt}` +
+    side(r.ovenTempC, OVEN_OVER_TEMPERATURE_C) + side(r.storageTempC, STORAGE_LIMIT_C);
 }
 
 /** The context after `event` is recorded (pure apart from reading the clock). */

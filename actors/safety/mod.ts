@@ -13,6 +13,8 @@ import { reset, state, status, tripped } from "../../protocol/safety.ts";
 import { type ActorContext, type RunningActor, stateString } from "../actor.ts";
 import {
   POLL_PERIOD_MS,
+  QUIET_POLL_MS,
+  readingKey,
   resetRefusal,
   type SafetyEvent,
   safetyMachine,
@@ -23,18 +25,21 @@ export {
   IO_LOST_POLLS,
   OVEN_OVER_TEMPERATURE_C,
   POLL_PERIOD_MS,
+  QUIET_POLL_MS,
   STARTUP_DEADLINE_MS,
   STORAGE_GRACE_MS,
   STORAGE_LIMIT_C,
 } from "./machine.ts";
 
 /** The state is published on every change and also this often. */
-const STATE_PERIOD_MS = 1000;
+const STATE_PERIOD_MS = 5000;
 
 /**
  * Streams the IO into the machine: every input change at once, and a full read
  * now and every {@linkcode POLL_PERIOD_MS}, one at a time. A change heard while
- * a read is in flight wins over that read's older value.
+ * a read is in flight wins over that read's older value. A read that changes
+ * nothing the machine acts on ({@linkcode readingKey}) is passed on only every
+ * {@linkcode QUIET_POLL_MS}, which still keeps the storage grace timing.
  */
 function watchInputs(
   io: SafetyIo,
@@ -46,9 +51,13 @@ function watchInputs(
   let inFlight = false;
   let failures = 0;
   const heardDuringRead = new Map<string, boolean>();
+  let lastKey = "";
+  let lastSentMs = -Infinity;
   const unsubscribe = io.onInputChange((input, value) => {
     if (stopped) return;
     if (inFlight) heardDuringRead.set(input, value);
+    // The machine's reading moved: the next poll must reach it whatever its key.
+    lastKey = "";
     sendBack({ type: "INPUT_CHANGED", input, value });
   });
   const poll = () => {
@@ -61,11 +70,14 @@ function watchInputs(
         inFlight = false;
         if (stopped) return;
         if (failures > 0) log.log("info", "safety inputs readable again", { failures });
+        const merged = { ...reading, ...Object.fromEntries(heardDuringRead) };
+        const key = readingKey(merged);
+        const nowMs = clock.now();
+        if (failures === 0 && key === lastKey && nowMs - lastSentMs < QUIET_POLL_MS) return;
         failures = 0;
-        sendBack({
-          type: "POLLED",
-          reading: { ...reading, ...Object.fromEntries(heardDuringRead) },
-        });
+        lastKey = key;
+        lastSentMs = nowMs;
+        sendBack({ type: "POLLED", reading: merged });
       },
       (err: unknown) => {
         inFlight = false;

@@ -10,7 +10,13 @@ import { reset, type SafetyStatus, state, status, tripped } from "../../protocol
 import { testActorContext, testConfig } from "../../testing/fixtures.ts";
 import { connectTestBus, type TestBus, waitFor } from "../../testing/nats.ts";
 import type { RunningActor } from "../actor.ts";
-import { OVEN_OVER_TEMPERATURE_C, startSafety, STORAGE_GRACE_MS, STORAGE_LIMIT_C } from "./mod.ts";
+import {
+  OVEN_OVER_TEMPERATURE_C,
+  POLL_PERIOD_MS,
+  startSafety,
+  STORAGE_GRACE_MS,
+  STORAGE_LIMIT_C,
+} from "./mod.ts";
 
 const SPEED = 1000;
 
@@ -333,7 +339,7 @@ Deno.test("safety monitor: storage danger zone after its grace", async (t) => {
   const safety = startSafety(testActorContext(tb, config, clock), createLocalSafetyIo(plant));
   const minute = 60_000;
   try {
-    await clock.advance(100);
+    await clock.advance(POLL_PERIOD_MS);
     assert.equal(safety.state(), "armed");
 
     await t.step("warm storage within the restock grace does not trip", async () => {

@@ -216,7 +216,7 @@ export const supervisorMachine = setup({
         src: "ticker",
         // Several checks per timeout, so a silent component is caught close to it.
         input: ({ context }) => ({
-          periodMs: Math.max(10, Math.min(1000, Math.floor(context.heartbeatTimeoutMs / 4))),
+          periodMs: Math.max(10, Math.floor(context.heartbeatTimeoutMs / 4)),
         }),
       },
     },

@@ -38,7 +38,7 @@ export interface SupervisorOptions {
 type OrderFault = { code: string; message: string; activeOrderId: string | null };
 
 /** How often `machine` is published even without a change, in clock ms. */
-export const machineRepublishMs = 5_000;
+export const machineRepublishMs = 30_000;
 
 /**
  * Starts the supervisor on `ctx`'s bus: watches components, restarts failed
@@ -82,7 +82,7 @@ export function startSupervisor(
   const publishView = (always: boolean) => {
     if (!running) return;
     const view = machineView(actor.getSnapshot());
-    const key = JSON.stringify(view);
+    const key = `${view.status}|${view.reason}|${view.cashOnly}|${view.maintenance}`;
     if (!always && key === lastView) return;
     if (key !== lastView) log.log("info", "machine status", { ...view });
     lastView = key;

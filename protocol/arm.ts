@@ -25,6 +25,13 @@ export const ArmStatus = z.object({
   /** Safety halted the arm (safety trip or open pickup door). */
   halted: z.boolean(),
   fault: z.object({ code: ArmFaultCode, message: z.string() }).nullable(),
+  /** The order the pickup door is opening, open or closing for; null when it is shut. */
+  doorOrderId: OrderId.nullable(),
+  /**
+   * Orders whose pizza the pickup sensor saw taken since the arm started, oldest
+   * first (the last 64): the record an order checks when its `taken` event was lost.
+   */
+  taken: z.array(OrderId),
 });
 /** What the arm reports of itself. */
 export type ArmStatus = z.infer<typeof ArmStatus>;

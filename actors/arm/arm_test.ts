@@ -119,6 +119,8 @@ Deno.test("arm: storage → oven → pickup, the customer takes the pizza once",
       assert.equal(s.state, "idle");
       assert.equal(s.position, "HOME");
       assert.equal(s.moving, false);
+      assert.equal(s.doorOrderId, null);
+      assert.deepEqual(s.taken, []);
       assert.equal(a.actor.alive(), true);
     });
 
@@ -179,6 +181,12 @@ Deno.test("arm: storage → oven → pickup, the customer takes the pizza once",
       assert.deepEqual(a.events.door.map((e) => e.open), [true, false]);
     });
 
+    await t.step("status names the taken order, for an order that missed the event", async () => {
+      const s = await a.status();
+      assert.deepEqual(s.taken, [order]);
+      assert.equal(s.doorOrderId, null);
+    });
+
     await t.step("the door does not open again for a taken pizza", async () => {
       const msg = conflictMessage(await a.call(arm.openDoor, { orderId: order }));
       assert.match(msg, /already taken/);
@@ -204,6 +212,7 @@ Deno.test("arm: an absent customer — the door times out, no taken, it can open
       const s = await a.status();
       assert.equal(s.doorOpen, true);
       assert.equal(s.halted, true);
+      assert.equal(s.doorOrderId, order);
       const msg = conflictMessage(await a.move(random.uuid(), "PICKUP", "STORAGE"));
       assert.match(msg, /pickup door/i);
     });
@@ -212,6 +221,8 @@ Deno.test("arm: an absent customer — the door times out, no taken, it can open
       await waitFor("door closed", () => a.events.door.find((e) => !e.open), 15_000);
       const s = await a.statusWhere("idle", (s) => s.state === "idle");
       assert.equal(s.pizzaInPickup, true);
+      assert.equal(s.doorOrderId, null, "the door cycle ended");
+      assert.deepEqual(s.taken, [], "an untouched pizza is not reported taken");
       await a.settle();
       assert.equal(a.events.taken.length, 0);
     });
@@ -228,6 +239,7 @@ Deno.test("arm: an absent customer — the door times out, no taken, it can open
         );
         await a.settle();
         assert.equal(a.events.taken.length, 1);
+        assert.deepEqual((await a.status()).taken, [order]);
       },
     );
   } finally {

@@ -44,6 +44,8 @@ export function armStatus(s: ArmSnapshot): arm.ArmStatus {
     pizzaInPickup: c.sensors.pizzasInPickup > 0,
     halted: haltReason(c) !== null || c.sensors.doorOpen || s.matches("door"),
     fault: c.fault,
+    doorOrderId: c.doorOrderId,
+    taken: c.taken,
   };
 }
 

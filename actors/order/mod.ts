@@ -6,7 +6,7 @@
 import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate";
 import type { ActorContext, RunningActor } from "../actor.ts";
 import type { Journal } from "../../journal/journal.ts";
-import { fail, ok, type Result } from "../../protocol/define.ts";
+import { type Envelope, fail, ok, type Result } from "../../protocol/define.ts";
 import type { CookingSession, Order, Pizza } from "../../protocol/entities.ts";
 import * as arm from "../../protocol/arm.ts";
 import * as carousel from "../../protocol/carousel.ts";
@@ -17,7 +17,7 @@ import * as supervisor from "../../protocol/supervisor.ts";
 import { alert } from "../../protocol/common.ts";
 import { type CancelBy, type OrderEvent, orderMachine, StepError } from "./order_machine.ts";
 import { type OrderRecord, OrderStore } from "./order_store.ts";
-import { untilDone } from "./steps.ts";
+import { onEvent, untilDone, type WakeSource } from "./steps.ts";
 import { every } from "../../clock/clock.ts";
 
 type OrderActor = Actor<typeof orderMachine>;
@@ -37,6 +37,13 @@ const busOutageMs = 10 * 60_000;
 const pickupFullWaitMs = 10 * 60_000;
 /** At most this many orders in preparation: one at the oven, one being fetched. */
 const maxPreparing = 2;
+/**
+ * How often a wait for a component asks again when no event of its end came:
+ * the fallback for a lost event or a restarted component.
+ */
+const eventFallbackMs = 10_000;
+/** How often READY orders ask the arm whether their pizza was taken, in case `taken` was lost. */
+const takenCheckMs = 30_000;
 
 /** Options of {@linkcode startOrders}. */
 export interface OrdersOptions {
@@ -77,7 +84,15 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
     if (!r.ok) throw new StepError(r.error);
     return r.value;
   };
+  /** Retries of a call that failed in transit. */
   const poll = { clock, pollMs: 1000 };
+  /** Waits for a component to finish, woken by its events. */
+  const wait = { clock, pollMs: eventFallbackMs };
+  /** The arm reached `to` with the pizza of `orderId`, or faulted moving it. */
+  const armMoveEnds = (orderId: string, to: arm.ArmPosition): WakeSource[] => [
+    onEvent(bus, arm.moved, (m) => m.orderId === orderId && m.position === to),
+    onEvent(bus, arm.fault, (f) => f.activeOrderId === orderId),
+  ];
 
   const provided = orderMachine.provide({
     actors: {
@@ -97,11 +112,13 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
         return r.value;
       }),
       retrieve: fromPromise(async ({ input, signal }) => {
+        const mine = (m: Envelope) => m.orderId === input.orderId;
         await untilDone(() => bus.request(carousel.retrieve, input), (r) => r.status === "DONE", {
-          ...poll,
+          ...wait,
           what: "retrieval from storage",
           deadlineMs: busOutageMs,
           signal,
+          wakeOn: [onEvent(bus, carousel.retrieved, mine), onEvent(bus, carousel.discarded, mine)],
         });
       }),
       loadOven: fromPromise(async ({ input, signal }) => {
@@ -115,7 +132,13 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
           untilDone(
             () => bus.request(arm.move, { orderId: input.orderId, from, to }),
             (r) => r.status === "DONE",
-            { ...poll, what: `arm move to ${to}`, deadlineMs: busOutageMs, signal },
+            {
+              ...wait,
+              what: `arm move to ${to}`,
+              deadlineMs: busOutageMs,
+              signal,
+              wakeOn: armMoveEnds(input.orderId, to),
+            },
           );
         if (where.position !== "STORAGE") await moveTo(where.position, "STORAGE");
         await moveTo("STORAGE", "OVEN");
@@ -131,7 +154,21 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
             return r;
           },
           (s) => s.status === "COMPLETE",
-          { ...poll, what: "cooking", deadlineMs: input.cookTimeMs + 20 * 60_000, signal },
+          {
+            ...wait,
+            what: "cooking",
+            deadlineMs: input.cookTimeMs + 20 * 60_000,
+            signal,
+            wakeOn: [
+              onEvent(bus, oven.cooked, (m) => m.orderId === input.orderId),
+              onEvent(
+                bus,
+                oven.progress,
+                (m) => m.orderId === input.orderId && ["COMPLETE", "ERROR"].includes(m.status),
+              ),
+              onEvent(bus, oven.fault, (f) => f.activeOrderId === input.orderId),
+            ],
+          },
         )
       ),
       unload: fromPromise(async ({ input, signal }) => {
@@ -154,11 +191,36 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
               : r;
           },
           (r) => r.status === "DONE",
-          { ...poll, what: "arm move to pickup", deadlineMs: busOutageMs, signal },
+          {
+            ...wait,
+            what: "arm move to pickup",
+            deadlineMs: busOutageMs,
+            signal,
+            // A closing door may have freed a bay or the door itself.
+            wakeOn: [
+              ...armMoveEnds(input.orderId, "PICKUP"),
+              onEvent(bus, arm.door, (m) => !m.open),
+            ],
+          },
         );
       }),
       openDoor: fromPromise(async ({ input }) => {
         await call(arm.openDoor, input);
+      }),
+      confirmTaken: fromPromise(async ({ input, signal }) => {
+        // While the door is open for this order the customer may still take it.
+        const s = await untilDone(
+          () => bus.request(arm.status, {}),
+          (st) => st.doorOrderId !== input.orderId || st.taken.includes(input.orderId),
+          {
+            ...wait,
+            what: "the arm's answer whether the pizza was taken",
+            deadlineMs: busOutageMs,
+            signal,
+            wakeOn: [onEvent(bus, arm.door, (m) => !m.open && m.orderId === input.orderId)],
+          },
+        );
+        return s.taken.includes(input.orderId);
       }),
       settle: fromPromise(({ input, signal }) =>
         untilDone(() => bus.request(payment.settle, input), () => true, {
@@ -540,6 +602,12 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
         `Order "${req.orderId}" is not ready for pickup: it is ${s.context.record.order.status}`,
       );
     }
+    if (s.matches({ ready: "expiring" })) {
+      return fail(
+        "CONFLICT",
+        `Order "${req.orderId}" was not collected within 30 minutes: please call staff`,
+      );
+    }
     if (!s.matches({ ready: "waiting" })) {
       return fail("CONFLICT", "The pickup door is already open");
     }
@@ -598,11 +666,33 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
 
   // -- events --------------------------------------------------------------
 
+  /**
+   * Asks the arm about the READY orders (all, or `orderId`'s): whose pizza it
+   * saw taken, and whose door cycle ended. The arm's `taken` and `door` events
+   * say so at once, but one lost event must not refund a collected pizza or
+   * leave an order waiting for a door that closed.
+   */
+  const checkWithArm = async (orderId?: string) => {
+    const asked = [...live.entries()]
+      .filter(([id, a]) => (orderId ?? id) === id && a.getSnapshot().matches("ready"))
+      .map(([id, a]) => ({ id, a, doorOpen: a.getSnapshot().matches({ ready: "doorOpen" }) }));
+    if (asked.length === 0) return;
+    const r = await bus.request(arm.status, {}, { timeoutMs: 5000 });
+    if (!r.ok) return; // the next check asks again
+    for (const { id, a, doorOpen } of asked) {
+      if (r.value.taken.includes(id)) a.send({ type: "TAKEN" });
+      // Open before we asked and not open for us now: that door cycle ended.
+      else if (doorOpen && r.value.doorOrderId !== id) a.send({ type: "DOOR_CLOSED" });
+    }
+  };
+  unsubscribes.push(every(clock, takenCheckMs, () => void checkWithArm()));
   unsubscribes.push(bus.subscribe(arm.taken, bus.machineId, (msg) => {
     live.get(msg.orderId)?.send({ type: "TAKEN" });
   }));
   unsubscribes.push(bus.subscribe(arm.door, bus.machineId, (msg) => {
-    if (!msg.open && msg.orderId) live.get(msg.orderId)?.send({ type: "DOOR_CLOSED" });
+    if (msg.open || !msg.orderId) return;
+    live.get(msg.orderId)?.send({ type: "DOOR_CLOSED" });
+    void checkWithArm(msg.orderId);
   }));
   unsubscribes.push(bus.subscribe(supervisor.machine, bus.machineId, (msg) => {
     machine = {
@@ -633,6 +723,8 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
     log.log("info", "recovering order", { orderId: record.order.orderId, stage: record.stage });
     spawn(record, readyLeft);
   }
+  // A pizza may have been taken while this component was down.
+  void checkWithArm();
   reschedule();
 
   return {

@@ -84,6 +84,35 @@ function refundWhenFailed(step: string) {
   } as const;
 }
 
+/**
+ * The READY hold ended and the arm did not report the pizza taken: refund and
+ * call staff; when the arm could not be asked, the reason says why.
+ */
+function abandoned() {
+  const reason = "pizza not collected within 30 minutes; discarded";
+  return {
+    target: "#order.refunding",
+    actions: [
+      {
+        type: "setReason",
+        params: ({ event }: { event: object }) => ({
+          reason: "error" in event
+            ? `${reason} (the arm did not confirm: ${errorOf(event.error).message})`
+            : reason,
+        }),
+      },
+      {
+        type: "alert",
+        params: ({ context }: { context: OrderContext }) => ({
+          type: "PIZZA_ABANDONED" as const,
+          message:
+            `Pizza of order ${context.record.order.orderId} was not collected within 30 minutes: remove it from the pickup area`,
+        }),
+      },
+    ],
+  } as const;
+}
+
 type OrderId = { orderId: string };
 
 /** The order machine; its bus calls come in with `.provide({ actors })`. */
@@ -113,6 +142,10 @@ export const orderMachine = setup({
     >,
     unload: notProvided("unload") as unknown as ReturnType<typeof fromPromise<void, OrderId>>,
     openDoor: notProvided("openDoor") as unknown as ReturnType<typeof fromPromise<void, OrderId>>,
+    /** Whether the arm saw the pizza of the order taken, once its door is shut. */
+    confirmTaken: notProvided("confirmTaken") as unknown as ReturnType<
+      typeof fromPromise<boolean, OrderId>
+    >,
     settle: notProvided("settle") as unknown as ReturnType<typeof fromPromise<Payment, OrderId>>,
     refund: notProvided("refund") as unknown as ReturnType<
       typeof fromPromise<Payment | null, OrderId & { reason: string }>
@@ -218,6 +251,7 @@ export const orderMachine = setup({
       event.type === "PICKUP_CODE" && event.code === context.record.order.pickupCode,
     lockingNow: ({ context }) => context.record.wrongCodes + 1 >= maxWrongCodes,
     staffCancel: ({ event }) => event.type === "CANCEL" && event.by !== "CUSTOMER",
+    takenByArm: (_, params: { taken: boolean }) => params.taken,
     hasPayment: (_, params: { payment: Payment | null }) =>
       params.payment !== null && ["VOIDED", "REFUNDED"].includes(params.payment.status),
     resumeAt: ({ context }, params: { stage: OrderStage }) => context.record.stage === params.stage,
@@ -542,25 +576,8 @@ export const orderMachine = setup({
           actions: { type: "setReason", params: ({ event }) => ({ reason: event.reason }) },
         },
       },
-      after: {
-        readyHold: {
-          target: "refunding",
-          actions: [
-            {
-              type: "setReason",
-              params: { reason: "pizza not collected within 30 minutes; discarded" },
-            },
-            {
-              type: "alert",
-              params: ({ context }) => ({
-                type: "PIZZA_ABANDONED",
-                message:
-                  `Pizza of order ${context.record.order.orderId} was not collected within 30 minutes: remove it from the pickup area`,
-              }),
-            },
-          ],
-        },
-      },
+      // The arm's `taken` event may have been lost: ask the arm before refunding.
+      after: { readyHold: ".expiring" },
       initial: "waiting",
       states: {
         waiting: {
@@ -600,6 +617,20 @@ export const orderMachine = setup({
           },
         },
         doorOpen: { on: { DOOR_CLOSED: "waiting" } },
+        expiring: {
+          invoke: {
+            src: "confirmTaken",
+            input: ({ context }) => ({ orderId: context.record.order.orderId }),
+            onDone: [
+              {
+                guard: { type: "takenByArm", params: ({ event }) => ({ taken: event.output }) },
+                target: "#order.dispensed",
+              },
+              abandoned(),
+            ],
+            onError: abandoned(),
+          },
+        },
       },
     },
     dispensed: {

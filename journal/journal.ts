@@ -3,7 +3,7 @@
  * WAL with `synchronous=FULL`, so a committed row survives a power loss.
  * Each actor owns its tables and declares them with {@linkcode migrate}.
  */
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 
 /** An open journal database. */
 export type Journal = DatabaseSync;
@@ -14,6 +14,18 @@ export type Journal = DatabaseSync;
  */
 export function openJournal(path: string): Journal {
   const db = new DatabaseSync(path);
+  // Each SQL text is compiled once: the stores prepare their statements at every
+  // call, and compiling one costs more than running it.
+  const compile = db.prepare.bind(db);
+  const statements = new Map<string, StatementSync>();
+  db.prepare = (sql: string) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = compile(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
   db.exec("PRAGMA journal_mode=WAL");
   db.exec("PRAGMA synchronous=FULL");
   db.exec("PRAGMA busy_timeout=5000");

@@ -257,9 +257,17 @@ export function startCarousel(
     checkLowStock(inv.available);
   };
 
+  /**
+   * A sweep that found nothing holds until `untilMs` (the first expiry or
+   * reservation deadline then known) unless the store changed or storage warmed.
+   */
+  let quiet = { version: -1, untilMs: -Infinity };
   /** Discards what expired or spent too long warm; drops reservations nobody finished. */
   const sweep = (nowMs: number): void => {
-    const doomed = store.items().flatMap((item) => {
+    const warm = lastSample !== null && isAboveLimit(lastSample.tempC);
+    if (!warm && store.version === quiet.version && nowMs < quiet.untilMs) return;
+    const items = store.items();
+    const doomed = items.flatMap((item) => {
       const reason = discardReason(item, lastSample, nowMs);
       return reason ? [{ item, reason }] : [];
     });
@@ -272,7 +280,18 @@ export function startCarousel(
       r.updatedAt < nowMs - FINISHED_RESERVATION_KEEP_MS
     );
     // Most sweeps find nothing: no write transaction, no lock on the shared journal.
-    if (doomed.length === 0 && dropped.length === 0 && forgotten.length === 0) return;
+    if (doomed.length === 0 && dropped.length === 0 && forgotten.length === 0) {
+      const deadlines = [
+        ...items.map((i) => i.expiresAt),
+        ...reservations.map((r) =>
+          r.status === "RESERVED"
+            ? r.reservedAt + reservationTtlMs + 1
+            : r.updatedAt + FINISHED_RESERVATION_KEEP_MS + 1
+        ),
+      ];
+      quiet = { version: store.version, untilMs: Math.min(...deadlines) };
+      return;
+    }
     const entries: FoodSafetyEntry[] = [];
     transaction(db, () => {
       for (const { item, reason } of doomed) {

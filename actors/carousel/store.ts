@@ -132,6 +132,13 @@ function toReservation(r: Row): Reservation {
 
 /** Typed access to the carousel's tables; callers group writes in `transaction`. */
 export class CarouselStore {
+  #writes = 0;
+
+  /** Counts writes to batches and reservations, so a reader can tell nothing changed. */
+  get version(): number {
+    return this.#writes;
+  }
+
   /** Opens the carousel's tables in `db`, creating them on first use. */
   constructor(readonly db: Journal) {
     migrate(db, "carousel", MIGRATIONS);
@@ -152,6 +159,7 @@ export class CarouselStore {
 
   /** Adds a batch. */
   insertItem(item: StoredItem): void {
+    this.#writes++;
     this.db.prepare(
       `INSERT INTO carousel_items
        (item_id, pizza_id, storage_slot, quantity, expires_at, added_at, above_limit_ms)
@@ -169,6 +177,7 @@ export class CarouselStore {
 
   /** Sets how many pizzas a batch holds. */
   setQuantity(itemId: string, quantity: number): void {
+    this.#writes++;
     this.db.prepare("UPDATE carousel_items SET quantity = ? WHERE item_id = ?").run(
       quantity,
       itemId,
@@ -177,6 +186,7 @@ export class CarouselStore {
 
   /** Adds the part of [fromMs, toMs] after each batch's restock to its time above 5 °C. */
   addAboveLimit(fromMs: number, toMs: number): void {
+    this.#writes++;
     this.db.prepare(
       `UPDATE carousel_items
        SET above_limit_ms = above_limit_ms + (? - MAX(?, added_at))
@@ -186,6 +196,7 @@ export class CarouselStore {
 
   /** Drops empty batches no retrieval still points at. */
   pruneEmptyItems(): void {
+    this.#writes++;
     this.db.prepare(
       `DELETE FROM carousel_items WHERE quantity = 0 AND item_id NOT IN
        (SELECT item_id FROM carousel_reservations WHERE status = 'RETRIEVING' AND item_id IS NOT NULL)`,
@@ -208,6 +219,7 @@ export class CarouselStore {
 
   /** Inserts or replaces the reservation of `r.orderId`. */
   putReservation(r: Reservation): void {
+    this.#writes++;
     this.db.prepare(
       `INSERT OR REPLACE INTO carousel_reservations
        (order_id, pizza_id, status, reserved_at, updated_at, item_id, storage_slot, expires_at, error)
@@ -227,6 +239,7 @@ export class CarouselStore {
 
   /** Removes the reservation of `orderId`. */
   deleteReservation(orderId: string): void {
+    this.#writes++;
     this.db.prepare("DELETE FROM carousel_reservations WHERE order_id = ?").run(orderId);
   }
 

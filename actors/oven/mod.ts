@@ -24,7 +24,7 @@ import {
   sessionOf,
 } from "./machine.ts";
 import { defaultPidGains, type PidGains } from "./pid.ts";
-import { runControlLoop } from "./control_loop.ts";
+import { startControlLoop } from "./control_loop.ts";
 
 export { defaultOvenLimits, type OvenLimits } from "./machine.ts";
 export { defaultPidGains, type PidGains } from "./pid.ts";
@@ -90,9 +90,8 @@ export function startOven(
     }, session.orderId);
   };
 
-  const sensor = fromCallback<OvenEvent>(({ sendBack }) => {
-    const stopped = new AbortController();
-    runControlLoop({
+  const sensor = fromCallback<OvenEvent>(({ sendBack }) =>
+    startControlLoop({
       clock,
       driver,
       gains: options.gains ?? defaultPidGains,
@@ -101,10 +100,8 @@ export function startOven(
       send: sendBack,
       cookingPeriodMs: options.cookingPeriodMs ?? 100,
       idlePeriodMs: options.idlePeriodMs ?? 1000,
-      signal: stopped.signal,
-    }).catch((err: unknown) => log.log("error", "control loop failed", { err: String(err) }));
-    return () => stopped.abort();
-  });
+    })
+  );
 
   const machine = ovenMachine.provide({
     actors: { sensor },

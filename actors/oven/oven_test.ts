@@ -37,6 +37,8 @@ interface Rig {
   cooked: EventMessage<typeof oven.cooked>[];
   faults: (EventMessage<typeof oven.fault> & { heaterPctAtEvent: number })[];
   alerts: EventMessage<(typeof common.alert)["oven"]>[];
+  /** Clock times of every heater write. */
+  heaterWritesAtMs: number[];
   status(): Promise<oven.OvenStatus>;
   close(): Promise<void>;
 }
@@ -49,10 +51,15 @@ async function rig(
   const plant = new SimPlant(tb.clock);
   const sim = createSimOven(plant, options.oven);
   const utcOffsetMin = offsetForLocalHour(tb.clock.now(), options.localHour ?? 3);
-  const actor = startOven(
-    testActorContext(tb, testConfig({ utcOffsetMin })),
-    options.driver ?? sim.driver,
-  );
+  const inner = options.driver ?? sim.driver;
+  const heaterWritesAtMs: number[] = [];
+  const actor = startOven(testActorContext(tb, testConfig({ utcOffsetMin })), {
+    readTemperatureC: () => inner.readTemperatureC(),
+    setHeaterPct: (pct) => {
+      heaterWritesAtMs.push(tb.clock.now());
+      return inner.setHeaterPct(pct);
+    },
+  });
   const r: Rig = {
     tb,
     plant,
@@ -63,6 +70,7 @@ async function rig(
     cooked: [],
     faults: [],
     alerts: [],
+    heaterWritesAtMs,
     status: async () => {
       const reply = await tb.bus.request(oven.status, {}, { timeoutMs });
       assert.ok(reply.ok, JSON.stringify(reply));
@@ -141,7 +149,7 @@ Deno.test("oven: cooks a pizza from cold", async (t) => {
       const mine = r.progress.filter((p) => p.orderId === req.orderId);
       const statuses = [...new Set(mine.map((p) => p.status))];
       assert.deepEqual(statuses, ["HEATING", "COOKING", "COMPLETE"]);
-      assert.ok(mine.filter((p) => p.status === "HEATING").length >= 10, "progress every second");
+      assert.ok(mine.filter((p) => p.status === "HEATING").length >= 10, "progress on the way");
     });
 
     await t.step("baked for the full time at temperature", () => {
@@ -165,6 +173,22 @@ Deno.test("oven: cooks a pizza from cold", async (t) => {
       // The heat-up alone takes minutes: the session cannot have been cut short.
       assert.ok(done.session.completedAt! - done.session.startedAt >= 3 * 60_000);
     });
+
+    await t.step(
+      "the heater is steered every 100 ms of a bake, every second after it",
+      async () => {
+        const done = r.cooked[0]!;
+        const { startedAt, completedAt } = done.session;
+        const inBake = r.heaterWritesAtMs.filter((at) => at > startedAt && at <= completedAt!);
+        const bakeS = (completedAt! - startedAt) / 1000;
+        assert.ok(Math.abs(inBake.length - bakeS * 10) <= bakeS, `${inBake.length} in ${bakeS} s`);
+        // Time never passes a pending timer, so clock seconds hold ten ticks however busy the host.
+        const after = completedAt! + 5_000;
+        await waitFor("30 s after the bake", () => r.tb.clock.now() > after + 30_000 || undefined);
+        const idle = r.heaterWritesAtMs.filter((at) => at > after && at <= after + 30_000);
+        assert.ok(idle.length >= 28 && idle.length <= 32, `${idle.length} writes in 30 idle s`);
+      },
+    );
 
     await t.step(
       "after cooking the oven follows the policy (off-peak, no queue: cools)",

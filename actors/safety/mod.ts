@@ -32,7 +32,7 @@ export {
 } from "./machine.ts";
 
 /** The state is published on every change and also this often. */
-const STATE_PERIOD_MS = 5000;
+const STATE_PERIOD_MS = 15_000;
 
 /**
  * Streams the IO into the machine: every input change at once, and a full read

@@ -72,6 +72,42 @@ Deno.test("machine API: customer routes map onto order commands", async (t) => {
       });
     });
 
+    await t.step(
+      "an Idempotency-Key header is passed on with the order and the payment",
+      async () => {
+        const created = await call(api, "POST", `${base}/order`, {
+          body: { pizzaId: "margherita" },
+          headers: { "Idempotency-Key": "kiosk-1:order-7" },
+        });
+        assert.equal(created.status, 201);
+        assert.deepEqual(last(), {
+          verb: "order.create",
+          payload: { pizzaId: "margherita", idempotencyKey: "kiosk-1:order-7" },
+        });
+        const paid = await call(api, "POST", `/api/v1/order/${knownOrderId}/payment`, {
+          body: { method: "CASH", paymentDetails: { denominationCents: 500 } },
+          headers: { "idempotency-key": "kiosk-1:bill-1" },
+        });
+        assert.equal(paid.status, 200);
+        assert.equal(last()?.payload.idempotencyKey, "kiosk-1:bill-1");
+      },
+    );
+
+    await t.step(
+      "a malformed Idempotency-Key is 400 naming the header, and sends nothing",
+      async () => {
+        const before = m.received.length;
+        const r = await call(api, "POST", `${base}/order`, {
+          body: { pizzaId: "margherita" },
+          headers: { "Idempotency-Key": "x".repeat(129) },
+        });
+        assert.equal(r.status, 400);
+        assert.equal((r.json.error as { code: string }).code, "BAD_REQUEST");
+        assert.match((r.json.error as { message: string }).message, /^idempotency-key: /);
+        assert.equal(m.received.length, before);
+      },
+    );
+
     await t.step("POST payment in cash reports inserted and change", async () => {
       const r = await call(api, "POST", `/api/v1/order/${knownOrderId}/payment`, {
         body: { method: "CASH", paymentDetails: { denominationCents: 1000 } },

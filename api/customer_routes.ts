@@ -30,6 +30,24 @@ export const CreateOrderBody = fieldsOf(order.create, ["pizzaId", "customerEmail
 /** Body of `POST /api/v1/order/{orderId}/payment`. */
 export const PayBody = fieldsOf(order.pay, ["method", "paymentDetails"]);
 
+/**
+ * Headers of the customer's requests that create or pay: an optional
+ * `Idempotency-Key`, sent again unchanged when the request is retried, so the
+ * retry gets the first result instead of a second order or a second bill.
+ */
+export const IdempotencyHeaders = z.object({
+  "idempotency-key": order.IdempotencyKey.optional().describe(
+    "One per order attempt or payment attempt (one per bill for cash), the same on every retry " +
+      "of it: the retry gets the first result; the same key with another body is 409 CONFLICT",
+  ),
+});
+
+/** The key of `IdempotencyHeaders` as a bus command field, when one was sent. */
+function keyOf(headers: z.infer<typeof IdempotencyHeaders>): { idempotencyKey?: string } {
+  const key = headers["idempotency-key"];
+  return key === undefined ? {} : { idempotencyKey: key };
+}
+
 /** Body of `POST /api/v1/order/{orderId}/pickup`. */
 export const PickupBody = fieldsOf(order.pickup, ["pickupCode"]);
 
@@ -110,7 +128,7 @@ const createOrderRoute = customerRoute({
   method: "post",
   path: "/api/v1/machine/{machineId}/order",
   summary: "Places an order and reserves its pizza",
-  request: { params: MachineParams, body: jsonBody(CreateOrderBody) },
+  request: { params: MachineParams, headers: IdempotencyHeaders, body: jsonBody(CreateOrderBody) },
   responses: { 201: jsonResponse(CreatedOrder, "The order, awaiting payment") },
 });
 
@@ -118,7 +136,7 @@ const payRoute = customerRoute({
   method: "post",
   path: "/api/v1/order/{orderId}/payment",
   summary: "Pays by card or wallet token, or inserts one bill or coin",
-  request: { params: OrderParams, body: jsonBody(PayBody) },
+  request: { params: OrderParams, headers: IdempotencyHeaders, body: jsonBody(PayBody) },
   responses: { 200: jsonResponse(PaymentResult, "The payment's outcome") },
 });
 
@@ -169,7 +187,11 @@ export function customerRoutes(deps: ApiDeps): OpenAPIHono {
     const { pizzaId, customerEmail } = c.req.valid("json");
     const r = await bus.request(
       order.create,
-      { pizzaId, ...(customerEmail === undefined ? {} : { customerEmail }) },
+      {
+        pizzaId,
+        ...(customerEmail === undefined ? {} : { customerEmail }),
+        ...keyOf(c.req.valid("header")),
+      },
       timeout,
     );
     if (!r.ok) return failedResponse(c, r);
@@ -185,9 +207,11 @@ export function customerRoutes(deps: ApiDeps): OpenAPIHono {
   app.openapi(payRoute, async (c) => {
     const { orderId } = c.req.valid("param");
     const { method, paymentDetails } = c.req.valid("json");
-    const r = await bus.request(order.pay, { orderId, method, paymentDetails }, {
-      timeoutMs: payTimeoutMs,
-    });
+    const r = await bus.request(
+      order.pay,
+      { orderId, method, paymentDetails, ...keyOf(c.req.valid("header")) },
+      { timeoutMs: payTimeoutMs },
+    );
     if (!r.ok) return failedResponse(c, r);
     const p = r.value;
     return c.json({

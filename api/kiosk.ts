@@ -2,7 +2,8 @@
  * The kiosk: one self-contained page (HTML, CSS, JS; no build step) that the
  * machine's touch screen shows at `/`. It uses only the customer routes:
  * menu with availability, order, pay by card token or cash, status polling,
- * pickup code entry, cancel.
+ * pickup code entry, cancel. Orders and payments carry an `Idempotency-Key`,
+ * one per attempt, sent again when the attempt is retried.
  */
 
 /** The kiosk page for `machineId`. */
@@ -95,12 +96,13 @@ let pollTimer = null;
 
 function showError(message) { $("error").textContent = message || ""; }
 
-async function call(method, path, body) {
+async function call(method, path, body, key) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  if (key) init.headers["idempotency-key"] = key;
   const res = await fetch(api + path, init);
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
@@ -109,6 +111,39 @@ async function call(method, path, body) {
     throw err;
   }
   return data;
+}
+
+// Orders and payments carry an idempotency key, one per attempt: a retry of the
+// attempt (after a timeout or a lost connection) sends the same key, so the
+// machine makes one order and counts one bill however often the request arrives.
+const noAnswer = (err) => err.status === undefined || [502, 503, 504].includes(err.status);
+// The order or card payment whose answer never came: tapping it again retries it.
+let unanswered = null;
+
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function act(path, body, tapRetries) {
+  const text = JSON.stringify(body);
+  const key = tapRetries && unanswered && unanswered.path === path && unanswered.text === text
+    ? unanswered.key : newKey();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const data = await call("POST", path, body, key);
+      unanswered = null;
+      return data;
+    } catch (err) {
+      if (noAnswer(err) && attempt < 3) {
+        await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+        continue;
+      }
+      // A new bill is a new insert; a new tap on the same order or card is the same attempt.
+      unanswered = noAnswer(err) && tapRetries ? { path, text, key } : null;
+      throw err;
+    }
+  }
 }
 
 function el(tag, text, className) {
@@ -145,8 +180,8 @@ async function loadMenu() {
 async function placeOrder(pizzaId) {
   const email = $("email").value.trim();
   try {
-    const o = await call("POST", "/machine/" + CONFIG.machineId + "/order",
-      email ? { pizzaId, customerEmail: email } : { pizzaId });
+    const o = await act("/machine/" + CONFIG.machineId + "/order",
+      email ? { pizzaId, customerEmail: email } : { pizzaId }, true);
     current = o;
     $("order-id").textContent = o.orderId.slice(0, 8);
     $("order-total").textContent = money(o.totalAmountCents);
@@ -171,7 +206,8 @@ async function pay(method, paymentDetails) {
   if (!current) return;
   for (const b of document.querySelectorAll("#pay-box button")) b.disabled = true;
   try {
-    const p = await call("POST", "/order/" + current.orderId + "/payment", { method, paymentDetails });
+    const p = await act("/order/" + current.orderId + "/payment", { method, paymentDetails },
+      method !== "CASH");
     if (method === "CASH") {
       $("cash-state").textContent = "Inserted " + money(p.insertedCents) + " of " +
         money(current.totalAmountCents) + (p.changeCents ? " — change " + money(p.changeCents) : "");

@@ -276,14 +276,19 @@ export async function startTestMachine(options: TestMachineOptions = {}): Promis
   });
 }
 
-/** Calls the API in-process with an optional JSON body and technician token. */
+/** Calls the API in-process with an optional JSON body, technician token and other headers. */
 export async function call(
   api: MachineApi,
   method: string,
   path: string,
-  options: { body?: unknown; rawBody?: string; token?: string } = {},
+  options: {
+    body?: unknown;
+    rawBody?: string;
+    token?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<{ status: number; json: Record<string, unknown> }> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   let body: string | undefined;
   if (options.rawBody !== undefined) body = options.rawBody;

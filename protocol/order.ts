@@ -3,19 +3,37 @@
  * The HTTP API is a thin mapping onto these commands.
  */
 import { z } from "zod";
-import { defineCommand, defineEvent, OrderId } from "./define.ts";
+import {
+  type CommandReply,
+  type CommandRequest,
+  defineCommand,
+  defineEvent,
+  OrderId,
+} from "./define.ts";
 import { Cents, Order, Payment, Pizza } from "./entities.ts";
 import { PaymentToken } from "./payment.ts";
 
 /** A menu line: the pizza and whether it can be bought now. */
 export const MenuItem = Pizza.extend({ available: z.boolean() });
 
+/**
+ * A key the client picks for one request and sends again, unchanged, when it
+ * retries that request (after a timeout, say): the machine acts once per key
+ * and answers every retry with the first result. A key sent again with a
+ * different request is a CONFLICT. Optional: without one, every request acts.
+ */
+export const IdempotencyKey = z.string().regex(
+  /^[\x21-\x7e]{1,128}$/,
+  "must be 1-128 visible ASCII characters",
+);
+
 /** The menu. */
 export const menu = defineCommand("order", "menu", {}, z.object({ pizzas: z.array(MenuItem) }));
 
 /**
  * Places an order and reserves its pizza. CONFLICT when sold out, in
- * maintenance, or out of service; NOT_FOUND for an unknown pizza.
+ * maintenance, or out of service; NOT_FOUND for an unknown pizza. With an
+ * `idempotencyKey`, a retry gets the order the first request made.
  */
 export const create = defineCommand(
   "order",
@@ -23,6 +41,7 @@ export const create = defineCommand(
   {
     pizzaId: z.string().min(1).max(64),
     customerEmail: z.email().optional(),
+    idempotencyKey: IdempotencyKey.optional(),
   },
   z.object({
     orderId: OrderId,
@@ -32,18 +51,28 @@ export const create = defineCommand(
   }),
 );
 
+/** The reply to `create`: the order awaiting payment. */
+export type CreatedOrder = CommandReply<typeof create>;
+
 /** Payment details: a token for card and wallet, one bill or coin for cash. */
 export const PaymentDetails = z.union([
   z.object({ token: PaymentToken }).strict(),
   z.object({ denominationCents: Cents.min(1) }).strict(),
 ]);
 
-/** Pays (or inserts one bill into) an order. CONFLICT when already paid or not payable. */
+/**
+ * Pays (or inserts one bill into) an order. CONFLICT when already paid or not
+ * payable. With an `idempotencyKey` (one per payment attempt, one per bill), a
+ * retry gets the first result and a bill counts once.
+ */
 export const pay = defineCommand("order", "pay", {
   orderId: OrderId,
   method: Payment.shape.method,
   paymentDetails: PaymentDetails,
+  idempotencyKey: IdempotencyKey.optional(),
 }, Payment);
+/** A request to pay. */
+export type PayRequest = CommandRequest<typeof pay>;
 
 /** An order with its place in the queue. */
 export const OrderView = Order.extend({

@@ -28,12 +28,16 @@ export const authorize = defineCommand("payment", "authorize", {
 /**
  * One bill or coin into the cash acceptor for `orderId`. Denominations outside
  * the accepted set are refused (BAD_REQUEST) and handed back. Once enough is in,
- * the payment is AUTHORIZED (escrowed) and `changeCents` paid out.
+ * the payment is AUTHORIZED (escrowed) and `changeCents` paid out. A request
+ * with the `requestKey` of a bill already in (default: the envelope id) counts
+ * nothing and returns the payment.
  */
 export const insertCash = defineCommand("payment", "insert_cash", {
   orderId: OrderId,
   amountCents: Cents.min(1),
   denominationCents: Cents.min(1),
+  /** The kiosk's idempotency key of this bill, so a retried insert counts once. */
+  requestKey: z.string().min(1).max(128).optional(),
 }, Payment);
 
 /** Captures the card authorization or keeps the escrowed cash: the pizza was taken. */

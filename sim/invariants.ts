@@ -20,6 +20,7 @@ import type { CustomerRecord } from "./world/customers.ts";
 /** The invariants by name. */
 export const invariantNames = [
   "order-status-legal",
+  "one-order-per-request",
   "paid-order-ends",
   "no-double-charge",
   "no-refund-after-dispense",
@@ -578,6 +579,7 @@ export class InvariantChecker {
       }
     }
 
+    this.checkOneOrderPerRequest(rows, end, atMs);
     this.checkStock(rows, end, atMs);
 
     if (liveness) {
@@ -609,6 +611,31 @@ export class InvariantChecker {
       }
     }
     return this.violations;
+  }
+
+  /**
+   * Every order comes from one customer's order request, however often the
+   * kiosk resent it or the bus duplicated it: no more orders than requests the
+   * machine did not refuse outright.
+   */
+  private checkOneOrderPerRequest(
+    rows: { order_id: string }[],
+    end: FinalState,
+    atMs: number,
+  ): void {
+    const requests = end.customers.filter((c) => c.orderKey !== null && !c.orderRefused).length;
+    if (rows.length <= requests) return;
+    const told = new Set(end.customers.map((c) => c.orderId));
+    const unknown = rows.map((r) => r.order_id).filter((id) => !told.has(id));
+    this.violate({
+      invariant: "one-order-per-request",
+      atMs,
+      message: `${rows.length} orders in the journal from ${requests} order requests: ${
+        rows.length - requests
+      } made twice (orders no customer was told of: ${unknown.slice(0, 5).join(", ")}${
+        unknown.length > 5 ? ", …" : ""
+      })`,
+    });
   }
 
   /** stock = start − dispensed − discarded + restocked, in the journal and in the carousel. */

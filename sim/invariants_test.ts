@@ -11,6 +11,7 @@ import { PaymentStore } from "../actors/payment/store.ts";
 import { defaultConfig } from "../controller/default_config.ts";
 import type { Order } from "../protocol/entities.ts";
 import { type FinalState, InvariantChecker } from "./invariants.ts";
+import type { CustomerRecord } from "./world/customers.ts";
 import { Observer } from "./world/observer.ts";
 import { PhysicalStock } from "./world/physical_stock.ts";
 
@@ -89,6 +90,26 @@ function rig(mode: "safety" | "liveness" = "liveness") {
 }
 
 const names = (c: InvariantChecker) => c.violations.map((v) => v.invariant);
+
+/** A customer whose order request (under `orderKey`) made `orderId`, or was refused. */
+function customer(id: number, orderId: string | null, orderRefused = false): CustomerRecord {
+  return {
+    id,
+    arrivedAtMs: t0,
+    pizzaId: pizza.pizzaId,
+    method: "card",
+    orderId,
+    orderKey: `kiosk-${id}`,
+    orderRefused,
+    insertedCents: 0,
+    noShow: false,
+    outcome: null,
+    leftAtMs: null,
+    paidAtMs: null,
+    pickedUpAtMs: null,
+    refusedAtMs: null,
+  };
+}
 
 Deno.test("invariant arm-safe: no motion with the pickup door open or safety tripped", async () => {
   const r = rig();
@@ -223,7 +244,47 @@ Deno.test("end checks in safety mode leave open orders alone", () => {
       paidAt: t0,
       payment: null,
     }, t0);
-    assert.deepEqual(r.checker.finish({ ...r.end, drained: false, machineStatus: null }), []);
+    assert.deepEqual(
+      r.checker.finish({
+        ...r.end,
+        customers: [customer(1, id)],
+        drained: false,
+        machineStatus: null,
+      }),
+      [],
+    );
+  } finally {
+    r.close();
+  }
+});
+
+Deno.test("invariant one-order-per-request: an order request made twice is caught", () => {
+  const r = rig("safety");
+  try {
+    const save = (id: string) =>
+      r.orders.save({
+        order: r.order(id, "CANCELLED"),
+        pizza,
+        stage: "done",
+        wrongCodes: 0,
+        locked: false,
+        paidAt: null,
+        payment: null,
+      }, t0);
+    const told = "00000000-0000-4000-8000-000000000005";
+    const twice = "00000000-0000-4000-8000-000000000006";
+    save(told);
+    const fine = { ...r.end, customers: [customer(1, told), customer(2, null, true)] };
+    assert.deepEqual(r.checker.finish(fine), []);
+    // The kiosk resent customer 1's request and the machine made a second order;
+    // customer 2's refusal made none, so it cannot cover for it.
+    save(twice);
+    const v = r.checker.finish(fine);
+    assert.deepEqual(v.map((x) => x.invariant), ["one-order-per-request"]);
+    assert.match(
+      v[0]!.message,
+      new RegExp(`2 orders in the journal from 1 order requests.*${twice}`),
+    );
   } finally {
     r.close();
   }

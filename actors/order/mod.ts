@@ -7,7 +7,7 @@ import { type Actor, createActor, fromPromise, type SnapshotFrom } from "xstate"
 import type { ActorContext, RunningActor } from "../actor.ts";
 import type { Journal } from "../../journal/journal.ts";
 import { type Envelope, fail, ok, type Result } from "../../protocol/define.ts";
-import type { CookingSession, Order, Pizza } from "../../protocol/entities.ts";
+import type { CookingSession, Order, Payment, Pizza } from "../../protocol/entities.ts";
 import * as arm from "../../protocol/arm.ts";
 import * as carousel from "../../protocol/carousel.ts";
 import * as oven from "../../protocol/oven.ts";
@@ -17,6 +17,7 @@ import * as supervisor from "../../protocol/supervisor.ts";
 import { alert } from "../../protocol/common.ts";
 import { type CancelBy, type OrderEvent, orderMachine, StepError } from "./order_machine.ts";
 import { type OrderRecord, OrderStore } from "./order_store.ts";
+import { KeyedRequests } from "./keyed_requests.ts";
 import { onEvent, untilDone, type WakeSource } from "./steps.ts";
 import { every } from "../../clock/clock.ts";
 
@@ -63,6 +64,12 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
   const { bus, clock, random } = ctx;
   const log = ctx.log.child("order");
   const store = new OrderStore(options.journal);
+  const keyed = new KeyedRequests(store, () => clock.now());
+  /**
+   * The kiosk's key of the bill being inserted, per order: it rides beside the
+   * INSERT_CASH event to the payment, which counts a bill once per key.
+   */
+  const cashKeys = new Map<string, string>();
   const live = new Map<string, OrderActor>();
   const lastStatus = new Map<string, string>();
   const unsubscribes: Array<() => void> = [];
@@ -104,7 +111,10 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
           token: input.token,
         }, 90_000)
       ),
-      insertCash: fromPromise(({ input }) => call(payment.insertCash, input)),
+      insertCash: fromPromise(({ input }) => {
+        const requestKey = cashKeys.get(input.orderId);
+        return call(payment.insertCash, requestKey ? { ...input, requestKey } : input);
+      }),
       paymentStatus: fromPromise(async ({ input }) => {
         const r = await bus.request(payment.status, input, { timeoutMs: 5000 });
         if (!r.ok && r.error.code === "NOT_FOUND") return null;
@@ -492,12 +502,29 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
     });
   }));
 
-  unsubscribes.push(bus.serve(orders.create, async (req) => {
+  /** The reply to `create` for the order of `record`. */
+  const created = (record: OrderRecord): orders.CreatedOrder => {
+    const actor = live.get(record.order.orderId);
+    const readyAt = actor ? estimateReadyAt(actor.getSnapshot()) : null;
+    return {
+      orderId: record.order.orderId,
+      totalAmountCents: record.order.totalAmountCents,
+      estimatedTimeMs: Math.max(0, (readyAt ?? 0) - clock.now()),
+      pickupCode: record.order.pickupCode,
+    };
+  };
+
+  const createOrder = async (
+    orderId: string,
+    req: { pizzaId: string; customerEmail?: string | undefined },
+  ): Promise<Result<orders.CreatedOrder>> => {
+    // A retry whose first attempt made the order but lost its reply to a restart.
+    const journaled = store.get(orderId);
+    if (journaled) return ok(created(journaled));
     const refused = refusal();
     if (refused) return fail("CONFLICT", refused);
     const pizza = ctx.config.menu.find((p) => p.pizzaId === req.pizzaId);
     if (!pizza) return fail("NOT_FOUND", `Pizza "${req.pizzaId}" is not on the menu`);
-    const orderId = random.uuid();
     const reserved = await bus.request(carousel.reserve, { orderId, pizzaId: pizza.pizzaId });
     if (!reserved.ok) {
       return reserved.error.code === "CONFLICT"
@@ -529,16 +556,25 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
       payment: null,
     };
     store.save(record, clock.now());
-    const actor = spawn(record);
-    return ok({
-      orderId,
-      totalAmountCents: pizza.priceCents,
-      estimatedTimeMs: Math.max(0, (estimateReadyAt(actor.getSnapshot()) ?? 0) - clock.now()),
-      pickupCode,
-    });
+    spawn(record);
+    return ok(created(record));
+  };
+
+  unsubscribes.push(bus.serve(orders.create, (req) => {
+    const { pizzaId, customerEmail, idempotencyKey } = req;
+    const body = { pizzaId, customerEmail };
+    return keyed.run(
+      idempotencyKey,
+      "create",
+      body,
+      () => random.uuid(),
+      (orderId) => createOrder(orderId, body),
+    );
   }));
 
-  unsubscribes.push(bus.serve(orders.pay, async (req) => {
+  const payOrder = async (
+    req: orders.PayRequest,
+  ): Promise<Result<Payment>> => {
     const actor = live.get(req.orderId);
     if (!actor) return ended(req.orderId) ?? notFound(req.orderId);
     const s = actor.getSnapshot();
@@ -555,6 +591,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
       if (!("denominationCents" in details)) {
         return fail("BAD_REQUEST", "paymentDetails.denominationCents: required for CASH");
       }
+      if (req.idempotencyKey) cashKeys.set(req.orderId, req.idempotencyKey);
       actor.send({ type: "INSERT_CASH", denominationCents: details.denominationCents });
     } else {
       if (!("token" in details)) {
@@ -570,12 +607,24 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
       actor.send({ type: "PAY", method: req.method, token: details.token });
     }
     const after = await settled(actor, ["paying", "insertingCash"]);
+    cashKeys.delete(req.orderId);
     const { lastError, record: { payment: paid } } = after.context;
     if (lastError && lastError.message !== "Payment declined") {
       return { ok: false, error: lastError };
     }
     if (!paid) return fail("INTERNAL", "Payment finished without a result");
     return ok(paid);
+  };
+
+  unsubscribes.push(bus.serve(orders.pay, (req) => {
+    const { orderId, method, paymentDetails, idempotencyKey } = req;
+    return keyed.run(
+      idempotencyKey,
+      "pay",
+      { orderId, method, paymentDetails },
+      () => orderId,
+      () => payOrder(req),
+    );
   }));
 
   unsubscribes.push(bus.serve(orders.get, (req) => {

@@ -46,13 +46,41 @@ const steps = [
     updated_at INTEGER NOT NULL
   )`,
   "CREATE INDEX orders_open ON orders (stage) WHERE stage <> 'done'",
+  // A client's idempotency key: claimed (with the order it concerns) before
+  // the request acts, its first successful reply remembered once it has one.
+  `CREATE TABLE order_requests (
+    idempotency_key TEXT PRIMARY KEY,
+    verb TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    reply_json TEXT,
+    created_at INTEGER NOT NULL
+  )`,
+  "CREATE INDEX order_requests_age ON order_requests (created_at)",
 ];
+
+/** A request made under an idempotency key, as journaled. */
+export interface KeyedRequest {
+  key: string;
+  /** The command: `create` or `pay`. */
+  verb: string;
+  /** A digest of the command and its body: the same request, or another. */
+  fingerprint: string;
+  orderId: string;
+  /** The first successful reply, or null while none has come. */
+  reply: unknown;
+  createdAt: number;
+}
 
 /** Reads and writes order rows. */
 export class OrderStore {
   private readonly upsert;
   private readonly byId;
   private readonly open;
+  private readonly requestByKey;
+  private readonly claim;
+  private readonly answer;
+  private readonly forget;
 
   /** Migrates the `orders` tables of `db`. */
   constructor(private readonly db: Journal) {
@@ -67,6 +95,15 @@ export class OrderStore {
     );
     this.byId = db.prepare("SELECT * FROM orders WHERE order_id = ?");
     this.open = db.prepare("SELECT * FROM orders WHERE stage <> 'done' ORDER BY rowid");
+    this.requestByKey = db.prepare("SELECT * FROM order_requests WHERE idempotency_key = ?");
+    this.claim = db.prepare(
+      `INSERT INTO order_requests (idempotency_key, verb, fingerprint, order_id, created_at)
+       VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
+    );
+    this.answer = db.prepare(
+      "UPDATE order_requests SET reply_json = ? WHERE idempotency_key = ? AND reply_json IS NULL",
+    );
+    this.forget = db.prepare("DELETE FROM order_requests WHERE created_at < ?");
   }
 
   /** Writes `record` (one autocommitted statement, durable on return). */
@@ -96,6 +133,39 @@ export class OrderStore {
   /** Orders whose flow has not ended, oldest first. */
   unfinished(): OrderRecord[] {
     return this.open.all().map(toRecord);
+  }
+
+  /** The request made under idempotency key `key`, or null. */
+  request(key: string): KeyedRequest | null {
+    const row = this.requestByKey.get(key);
+    return row
+      ? {
+        key: String(row.idempotency_key),
+        verb: String(row.verb),
+        fingerprint: String(row.fingerprint),
+        orderId: String(row.order_id),
+        reply: row.reply_json === null ? null : JSON.parse(String(row.reply_json)),
+        createdAt: Number(row.created_at),
+      }
+      : null;
+  }
+
+  /**
+   * Claims `key` for a request about `orderId` (a no-op when claimed already),
+   * and forgets keys claimed before `forgetBefore`.
+   */
+  claimRequest(
+    req: { key: string; verb: string; fingerprint: string; orderId: string },
+    now: number,
+    forgetBefore: number,
+  ): void {
+    this.forget.run(forgetBefore);
+    this.claim.run(req.key, req.verb, req.fingerprint, req.orderId, now);
+  }
+
+  /** Remembers `reply` as the first successful reply to the request under `key`. */
+  answerRequest(key: string, reply: unknown): void {
+    this.answer.run(JSON.stringify(reply), key);
   }
 
   /** The status of `orderId` as journaled (for tests and audits). */

@@ -138,7 +138,7 @@ export function startPayment(
         orderId: req.orderId,
         amountCents: req.amountCents,
         denominationCents: req.denominationCents,
-        requestId: req.id,
+        requestId: req.requestKey ?? req.id,
       })),
     bus.serve(payment.settle, (req) => payments.settle(req.orderId)),
     bus.serve(payment.refund, (req) => payments.refund(req.orderId, req.reason)),

@@ -3,7 +3,9 @@
  * dinner peaks, choose from the menu by popularity, pay by card, wallet or
  * cash, wait at the kiosk, and come back for their pizza with its code — some
  * mistype it, some never come back. They use the kiosk's commands over the bus
- * (protocol/order.ts), exactly as the machine's kiosk page does.
+ * (protocol/order.ts), exactly as the machine's kiosk page does, with an
+ * idempotency key per order and per payment attempt (per bill for cash) that a
+ * resend repeats.
  */
 import type { TypedBus } from "../../bus/typed_bus.ts";
 import { type Clock, sleep } from "../../clock/clock.ts";
@@ -17,8 +19,9 @@ import { exponential, weighted } from "./streams.ts";
 /** How the kiosk treats a request that got no answer. */
 export interface KioskPolicy {
   /**
-   * Idempotence workload: resend every request with the same payload after a
-   * timeout (cash inserts included), as a kiosk that only knows it got no answer.
+   * Idempotence workload: resend every request with the same payload and
+   * idempotency key after a timeout (cash inserts included), as a kiosk that
+   * only knows it got no answer.
    */
   resendAll: boolean;
   /** Deadline of one request, in clock ms (shorter in the idempotence workload). */
@@ -34,6 +37,10 @@ export interface CustomerRecord {
   pizzaId: string | null;
   method: string | null;
   orderId: string | null;
+  /** The idempotency key of the customer's one order request, once sent. */
+  orderKey: string | null;
+  /** Whether the machine refused that request outright (sold out, closed): no order. */
+  orderRefused: boolean;
   /** Cents of the bills the customer really inserted (each bill once). */
   insertedCents: number;
   noShow: boolean;
@@ -122,6 +129,10 @@ export function startCustomers(o: CustomerOptions): CustomerCrowd {
     return result;
   };
 
+  /** A fresh idempotency key, unique in the run, for one request that acts. */
+  let keysIssued = 0;
+  const newKey = () => `kiosk-${++keysIssued}`;
+
   const leave = (c: CustomerRecord, outcome: string) => {
     c.outcome = outcome;
     c.leftAtMs = clock.now();
@@ -159,9 +170,11 @@ export function startCustomers(o: CustomerOptions): CustomerCrowd {
   ): Promise<Result<Payment>> => {
     o.event("customer.pay", { customer: c.id, orderId, method, token });
     // The gateway may take its retries: the order's own deadline is 90 s.
-    return await call(orders.pay, { orderId, method, paymentDetails: { token } }, {
-      timeoutMs: Math.max(policy.timeoutMs, 120_000),
-    });
+    return await call(
+      orders.pay,
+      { orderId, method, paymentDetails: { token }, idempotencyKey: newKey() },
+      { timeoutMs: Math.max(policy.timeoutMs, 120_000) },
+    );
   };
 
   /** Bills and coins for `priceCents`, as a customer's wallet holds them. */
@@ -190,6 +203,7 @@ export function startCustomers(o: CustomerOptions): CustomerCrowd {
         orderId,
         method: "CASH",
         paymentDetails: { denominationCents: bill },
+        idempotencyKey: newKey(),
       });
       if (!last.ok) {
         o.event("customer.cash_refused", { customer: c.id, orderId, code: last.error.code });
@@ -265,8 +279,12 @@ export function startCustomers(o: CustomerOptions): CustomerCrowd {
       ] as const,
     )!;
     c.method = method;
-    const created = await call(orders.create, { pizzaId });
-    if (!created.ok) return leave(c, `not created (${created.error.code})`);
+    c.orderKey = newKey();
+    const created = await call(orders.create, { pizzaId, idempotencyKey: c.orderKey });
+    if (!created.ok) {
+      c.orderRefused = ["CONFLICT", "NOT_FOUND", "BAD_REQUEST"].includes(created.error.code);
+      return leave(c, `not created (${created.error.code})`);
+    }
     const { orderId, pickupCode, totalAmountCents, estimatedTimeMs } = created.value;
     c.orderId = orderId;
     o.event("customer.order", { customer: c.id, orderId, pizzaId, method, estimatedTimeMs });
@@ -352,6 +370,8 @@ export function startCustomers(o: CustomerOptions): CustomerCrowd {
       pizzaId: null,
       method: null,
       orderId: null,
+      orderKey: null,
+      orderRefused: false,
       insertedCents: 0,
       noShow: false,
       outcome: null,

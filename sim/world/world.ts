@@ -33,7 +33,10 @@ export interface WorldOptions {
   resolved: ResolvedScenario;
   seed: number;
   mode: RunMode;
-  /** Kiosks resend every request after a timeout, and the bus duplicates messages. */
+  /**
+   * Kiosks resend every request after a timeout (under its idempotency key), and
+   * the bus duplicates messages: nothing may happen twice.
+   */
   idempotence?: boolean;
   /** Where the event log goes (hashing always). */
   log: EventLog;

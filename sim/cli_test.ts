@@ -24,7 +24,8 @@ const tiny = {
   seed: 3,
   start: "2025-03-03T12:00:00Z",
   durationH: 0.1,
-  drainMaxMin: 30,
+  // Eight pizzas of about five minutes each, one pickup bay: the drain needs room.
+  drainMaxMin: 45,
   machine: { storageSlots: 8 },
   customers: { baseRatePerH: 12, noShowShare: 0 },
 };

@@ -258,6 +258,17 @@ export class InvariantChecker {
       }
       const from = cooked.startedAt;
       const to = cooked.completedAt ?? atMs;
+      // The session's own claim is exact: it cannot end before its cooking time.
+      if (to - from < pizza.cookingTimeMs) {
+        this.violate({
+          invariant: "cooked-enough",
+          atMs,
+          orderId: o.orderId,
+          message: `Order ${o.orderId} (${pizza.pizzaId}): its session lasted ${
+            to - from
+          } ms, under its ${pizza.cookingTimeMs} ms`,
+        });
+      }
       const bakedMs = this.inBandMs(from, to, cooked.targetTemperatureC);
       if (bakedMs + bakeToleranceMs < pizza.cookingTimeMs) {
         this.violate({

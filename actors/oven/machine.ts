@@ -251,7 +251,6 @@ function sessionRecord(
 function controlStep(context: OvenContext, sample: Sample): Partial<OvenContext> {
   const { limits } = context;
   const nowMs = sample.nowMs;
-  const dtMs = context.lastSampleMs === null ? 0 : Math.max(0, nowMs - context.lastSampleMs);
   const policyDue = context.policyEvaluatedAtMs === null ||
     nowMs - context.policyEvaluatedAtMs >= limits.policyPeriodMs;
   const next: OvenContext = {
@@ -280,12 +279,14 @@ function controlStep(context: OvenContext, sample: Sample): Partial<OvenContext>
     : null;
 
   if (context.session) {
-    // Conservative: an interval counts only when it began and ended within the band.
+    // Conservative: an interval counts only when it began and ended within the band,
+    // and never from before the session began (the previous sample may be older).
     const baking = context.session.record.status === "COOKING" &&
       inBand(next, previousC) && inBand(next, sample.temperatureC);
+    const sinceMs = Math.max(context.lastSampleMs ?? nowMs, context.session.record.startedAt);
     const session = {
       ...context.session,
-      bakedMs: context.session.bakedMs + (baking ? dtMs : 0),
+      bakedMs: context.session.bakedMs + (baking ? Math.max(0, nowMs - sinceMs) : 0),
     };
     session.record = sessionRecord(next, session, nowMs);
     next.session = session;

@@ -1,6 +1,6 @@
 /**
- * The host of a process's actors: starts them, publishes each one's heartbeat
- * every second, and answers the supervisor's restart command for it. XState
+ * The host of a process's actors: starts them, publishes one heartbeat for
+ * all of them every period, and answers the supervisor's restart command for it. XState
  * has no restart supervision; this host plus the supervisor provide it.
  */
 import type { TypedBus } from "../bus/typed_bus.ts";
@@ -54,8 +54,9 @@ export async function hostActors(
       return ok({ component: spec.component, restarts: entry.restarts });
     }));
   }
+  const host = specs.map((s) => s.component).join(",");
   const beat = () => {
-    for (const [component, { actor, restarts }] of running) {
+    const beats = [...running].map(([component, { actor, restarts }]) => {
       let state = "unknown";
       let alive = false;
       try {
@@ -64,8 +65,9 @@ export async function hostActors(
       } catch (err) {
         log.log("error", "actor state unreadable", { component, err: String(err) });
       }
-      bus.publish(heartbeat[component], { component, state, alive, restarts });
-    }
+      return { component, state, alive, restarts };
+    });
+    if (beats.length > 0) bus.publish(heartbeat, { host, beats });
   };
   beat();
   stops.push(every(clock, heartbeatMs, beat));

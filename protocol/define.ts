@@ -35,6 +35,9 @@ export const Component = z.enum([
   "sync",
   "plant",
 ]);
+
+/** Who a subject belongs to: a component, or the host process that runs components. */
+export type SubjectOwner = Component | "host";
 /** Components that own subjects under `fornax.<machineId>.<component>`. */
 export type Component = z.infer<typeof Component>;
 
@@ -103,7 +106,7 @@ export function encodeWith<T>(schema: z.ZodType<T>, value: T): Uint8Array {
 /** A published event: `fornax.<machineId>.<component>.evt.<name>`. */
 export interface EventDef<P> {
   readonly kind: "event";
-  readonly component: Component;
+  readonly component: SubjectOwner;
   readonly name: string;
   readonly schema: z.ZodType<Envelope & P>;
   /** The subject for one machine, or `*` for all. */
@@ -144,7 +147,7 @@ export type CommandReply<D> = D extends CommandDef<unknown, infer R> ? R : never
 
 /** Declares an event of `component` with payload fields `shape`. */
 export function defineEvent<S extends z.ZodRawShape>(
-  component: Component,
+  component: SubjectOwner,
   name: string,
   shape: S,
 ): EventDef<z.infer<z.ZodObject<S>>> {

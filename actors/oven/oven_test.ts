@@ -216,6 +216,9 @@ Deno.test("oven: a cold pizza pauses the bake until the oven is back in the band
   const r = await rig({ oven: { startTempC: 220 } });
   try {
     const req = cookRequest(30_000);
+    // A queued order makes the oven hold 220, so a slow host cannot let it cool first.
+    r.tb.bus.publish(order.queue, { length: 1, orderIds: [req.orderId] });
+    await waitForState(r, "holding");
     const reply = await r.tb.bus.request(oven.cook, req, { timeoutMs });
     assert.ok(reply.ok);
     assert.equal(reply.value.status, "COOKING", "already hot: bakes at once");

@@ -10,7 +10,7 @@ import { type ErrorCode, fail, type Result } from "../../protocol/define.ts";
 import { restart } from "../../protocol/common.ts";
 import * as order from "../../protocol/order.ts";
 import type { SupervisorEvent, TickerInput } from "./machine.ts";
-import type { CancelOrderInput, ListOrdersInput, RestartInput } from "./plans.ts";
+import type { CancelOrderInput, HeardBeats, ListOrdersInput, RestartInput } from "./plans.ts";
 
 /** Deadlines and backoff of the supervisor's requests, in clock ms. */
 export interface EffectTimings {
@@ -79,13 +79,24 @@ function describe(result: Result<unknown>): string {
   return result.ok ? "ok" : `${result.error.code}: ${result.error.message}`;
 }
 
-/** The implementations of the supervisor machine's actors on `ctx`'s bus and clock. */
-export function supervisorEffects(ctx: ActorContext, timings = defaultEffectTimings) {
+/**
+ * The implementations of the supervisor machine's actors on `ctx`'s bus and
+ * clock; each tick hands over the routine beats `heard()` since the last.
+ */
+export function supervisorEffects(
+  ctx: ActorContext,
+  heard: () => HeardBeats,
+  timings = defaultEffectTimings,
+) {
   const logFailure = (err: unknown) =>
     ctx.log.log("error", "supervisor effect failed", { err: String(err) });
   return {
     ticker: fromCallback<SupervisorEvent, TickerInput>(({ input, sendBack }) =>
-      every(ctx.clock, input.periodMs, () => sendBack({ type: "TICK", nowMs: ctx.clock.now() }))
+      every(
+        ctx.clock,
+        input.periodMs,
+        () => sendBack({ type: "TICK", nowMs: ctx.clock.now(), seen: heard() }),
+      )
     ),
 
     cancelOrder: fromCallback<SupervisorEvent, CancelOrderInput>(({ input, sendBack }) => {

@@ -15,6 +15,7 @@ import { emptyAlertBook, openAlerts } from "./alert_book.ts";
 import {
   cancelChildId,
   type CancelOrderInput,
+  type HeardBeats,
   type ListOrdersInput,
   type Notice,
   type Plan,
@@ -60,7 +61,7 @@ export type SupervisorEvent =
     restarts: number;
     nowMs: number;
   }
-  | { type: "TICK"; nowMs: number }
+  | { type: "TICK"; nowMs: number; seen?: HeardBeats }
   | {
     type: "ORDER_FAULT";
     component: Component;

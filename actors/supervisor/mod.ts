@@ -17,6 +17,7 @@ import * as safety from "../../protocol/safety.ts";
 import * as supervisor from "../../protocol/supervisor.ts";
 import { findAlert } from "./alert_book.ts";
 import { supervisorEffects } from "./effects.ts";
+import { type HeardBeats, isRoutineBeat } from "./plans.ts";
 import {
   machineView,
   type SupervisorEvent,
@@ -65,8 +66,10 @@ export function startSupervisor(
   }
   const { bus, clock } = ctx;
   const log = ctx.log.child("supervisor");
+  /** Routine beats since start, by component; each tick hands them to the machine. */
+  let routineBeats: HeardBeats = {};
   const actor = createActor(
-    supervisorMachine.provide({ actors: supervisorEffects({ ...ctx, log }) }),
+    supervisorMachine.provide({ actors: supervisorEffects({ ...ctx, log }, () => routineBeats) }),
     {
       clock,
       input: {
@@ -112,17 +115,18 @@ export function startSupervisor(
 
   const subs: Unsubscribe[] = [];
   const mine = bus.machineId;
+  subs.push(bus.subscribe(heartbeat, mine, (msg) => {
+    if (!running) return;
+    const watches = actor.getSnapshot().context.components;
+    for (const beat of msg.beats) {
+      if (isRoutineBeat(watches[beat.component], beat)) {
+        routineBeats = { ...routineBeats, [beat.component]: now() };
+        continue;
+      }
+      send({ type: "HEARTBEAT", ...beat, nowMs: now() });
+    }
+  }));
   for (const component of Component.options) {
-    subs.push(bus.subscribe(heartbeat[component], mine, (msg) =>
-      send({
-        type: "HEARTBEAT",
-        // The subject names the component; a payload claiming another is not trusted.
-        component,
-        state: msg.state,
-        alive: msg.alive,
-        restarts: msg.restarts,
-        nowMs: now(),
-      })));
     // Our own alerts come back on alert.supervisor; they are already in the book.
     if (component === "supervisor") continue;
     subs.push(bus.subscribe(alertOf[component], mine, (msg) =>

@@ -354,17 +354,41 @@ export function planHeartbeat(
   return b.build();
 }
 
+/** When the host last heard each component's unremarkable beat (see `isRoutineBeat`). */
+export type HeardBeats = Partial<Record<Component, number>>;
+
+/**
+ * Whether a beat would change nothing but the watch's last-seen time: the
+ * host then notes the time and hands it over with the next tick instead of
+ * running the machine for it.
+ */
+export function isRoutineBeat(
+  watch: ComponentWatch | undefined,
+  beat: { state: string; alive: boolean; restarts: number },
+): boolean {
+  return watch !== undefined && beat.alive && watch.alive && watch.state === beat.state &&
+    watch.restarts === beat.restarts && !watch.gaveUp && !watch.restarting &&
+    watch.restartsAfterRestart === null;
+}
+
 /**
  * The watchdog's tick: a component silent for longer than the timeout has
  * failed. When the tick itself comes later than the timeout, this process was
  * stalled (paused, overloaded) and the heartbeats it missed are no evidence
  * against anyone: every component gets a fresh timeout instead.
  */
-export function planTick(ctx: SupervisorContext, ev: { nowMs: number }): Plan {
+export function planTick(
+  ctx: SupervisorContext,
+  ev: { nowMs: number; seen?: HeardBeats },
+): Plan {
   const b = new PlanBuilder(ctx);
   b.ticked(ev.nowMs);
+  for (const [component, seenMs] of Object.entries(ev.seen ?? {}) as [Component, number][]) {
+    const watch = b.watch(component);
+    if (watch && seenMs > watch.lastSeenMs) b.setWatch(component, { ...watch, lastSeenMs: seenMs });
+  }
   const stalledMs = ctx.lastTickMs === null ? 0 : ev.nowMs - ctx.lastTickMs;
-  const own = ctx.components.supervisor;
+  const own = b.watch("supervisor");
   // Our own host's heartbeat travels the same bus: when it is silent too, the
   // bus is down, and silence from the others is no evidence of a crash.
   const cutOff = own !== undefined && ev.nowMs - own.lastSeenMs > ctx.heartbeatTimeoutMs;
@@ -376,7 +400,7 @@ export function planTick(ctx: SupervisorContext, ev: { nowMs: number }): Plan {
     });
   }
   for (const component of Object.keys(ctx.components) as Component[]) {
-    const watch = ctx.components[component];
+    const watch = b.watch(component);
     if (!watch || watch.gaveUp || watch.restarting || component === "supervisor") continue;
     if (stalled) {
       b.setWatch(component, { ...watch, lastSeenMs: Math.max(watch.lastSeenMs, ev.nowMs) });

@@ -91,11 +91,14 @@ class FakeHost {
 
   beat(): void {
     if (this.silent) return;
-    this.tb.bus.publish(heartbeat[this.component], {
-      component: this.component,
-      state: this.alive ? "idle" : "crashed",
-      alive: this.alive,
-      restarts: this.restarts,
+    this.tb.bus.publish(heartbeat, {
+      host: this.component,
+      beats: [{
+        component: this.component,
+        state: this.alive ? "idle" : "crashed",
+        alive: this.alive,
+        restarts: this.restarts,
+      }],
     });
   }
 
@@ -348,6 +351,24 @@ Deno.test("supervisor: safety trip, card reader, maintenance", async (t) => {
 });
 
 Deno.test("supervisor: restarts", async (t) => {
+  await t.step("a steady component is never restarted; its last-seen keeps up", async () => {
+    const rig = await startRig({ speed: 20 });
+    const host = new FakeHost(rig.tb, "oven");
+    try {
+      await rig.statusWhere("oven watched", (s) => s.components.oven.lastSeen !== null);
+      // Routine beats skip the machine; the ticks must still carry them in.
+      const until = rig.tb.clock.now() + 3 * 15_000;
+      await waitFor("three heartbeat timeouts", () => rig.tb.clock.now() > until || undefined);
+      const s = await rig.status();
+      assert.equal(host.restartRequests, 0);
+      assert.equal(s.components.oven.alive, true);
+      assert.ok(rig.tb.clock.now() - s.components.oven.lastSeen! < 15_000);
+    } finally {
+      host.close();
+      await rig.close();
+    }
+  });
+
   await t.step("a component that stops sending heartbeats is restarted", async () => {
     const rig = await startRig({ speed: 10 });
     const host = new FakeHost(rig.tb, "carousel");
@@ -483,15 +504,21 @@ Deno.test("supervisor: alerts and bad input", async (t) => {
         const junk = new TextEncoder().encode("{not json");
         for (
           const subject of [
-            heartbeat.oven.subject(rig.tb.machineId),
+            heartbeat.subject(rig.tb.machineId),
             oven.fault.subject(rig.tb.machineId),
             safety.state.subject(rig.tb.machineId),
             payment.readerChanged.subject(rig.tb.machineId),
           ]
         ) rig.tb.raw.publish(subject, junk);
         rig.tb.raw.publish(
-          heartbeat.arm.subject(rig.tb.machineId),
-          new TextEncoder().encode(JSON.stringify({ ...envelope, component: "arm", alive: "no" })),
+          heartbeat.subject(rig.tb.machineId),
+          new TextEncoder().encode(
+            JSON.stringify({
+              ...envelope,
+              host: "arm",
+              beats: [{ component: "arm", state: "idle", alive: "no", restarts: 0 }],
+            }),
+          ),
         );
         await settle(rig);
 

@@ -101,6 +101,9 @@ export function arrivalRatePerH(profile: Customers, nowMs: number, utcOffsetMin:
   return profile.baseRatePerH * factor;
 }
 
+/** A watching customer asks again after this many poll periods when no update came. */
+const watchFallbackPolls = 4;
+
 /** Starts the arrival process; customers run as promise chains on `clock`. */
 export function startCustomers(o: CustomerOptions): CustomerCrowd {
   const { clock, kiosk, profile, policy } = o;
@@ -139,7 +142,11 @@ export function startCustomers(o: CustomerOptions): CustomerCrowd {
     o.event("customer.leave", { customer: c.id, orderId: c.orderId, outcome });
   };
 
-  /** Polls the order until `done` accepts its status or it ends; null when unreachable. */
+  /**
+   * Watches the order until `done` accepts its status or it ends; null when
+   * unreachable. Like the kiosk's live view, an update of the order wakes it at
+   * once; the poll is only the fallback for an update lost on the way.
+   */
   const watch = async (
     orderId: string,
     done: (s: string) => boolean,
@@ -147,19 +154,31 @@ export function startCustomers(o: CustomerOptions): CustomerCrowd {
   ): Promise<orders.OrderView | null> => {
     const until = clock.now() + limitMs;
     let last: orders.OrderView | null = null;
-    while (clock.now() < until) {
-      const g = await call(orders.get, { orderId }, { resend: true });
-      if (g.ok) {
-        last = g.value;
-        if (
-          done(g.value.status) || ["DISPENSED", "REFUNDED", "CANCELLED"].includes(g.value.status)
-        ) {
-          return g.value;
+    let wake = new AbortController();
+    const unsubscribe = kiosk.subscribe(orders.updated, kiosk.machineId, (m) => {
+      if (m.order.orderId === orderId) wake.abort();
+    });
+    try {
+      while (clock.now() < until) {
+        const g = await call(orders.get, { orderId }, { resend: true });
+        if (g.ok) {
+          last = g.value;
+          if (
+            done(g.value.status) ||
+            ["DISPENSED", "REFUNDED", "CANCELLED"].includes(g.value.status)
+          ) {
+            return g.value;
+          }
         }
+        const pollMs = profile.pollEveryS * 1000 * watchFallbackPolls;
+        await sleep(clock, Math.round(pollMs * (0.75 + 0.5 * r.float())), wake.signal)
+          .catch(() => {});
+        wake = new AbortController();
       }
-      await sleep(clock, Math.round(profile.pollEveryS * 1000 * (0.75 + 0.5 * r.float())));
+      return last;
+    } finally {
+      unsubscribe();
     }
-    return last;
   };
 
   const payCard = async (

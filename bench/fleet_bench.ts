@@ -11,6 +11,11 @@
  *     [--sync-seconds 5] [--sync-clients 32] [--drain 200000] [--warmup 5]
  *
  * Lag and sustained rate count from the end of the warm-up (`--warmup` s).
+ * Each ingest run also prints the CPU time per event of its parts (Linux
+ * only): the ingestion workers' threads, the database's Postgres backends, the
+ * nats-server (shared: it counts whatever else uses it) and the load
+ * generator, with the load average, since other work on the machine moves the
+ * rates but hardly the CPU per event.
  */
 import { parseArgs } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -27,6 +32,7 @@ import {
   startIngestWorker,
 } from "../cloud/ingest/mod.ts";
 import { addMachine, createSyncApi } from "../cloud/sync_api.ts";
+import { natsServerPid, PostgresCpu, processCpuS, threadCpuS } from "./fleet_bench_cpu.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -72,6 +78,19 @@ interface IngestFigures {
   lagP50Ms: number;
   lagP99Ms: number;
   lagMaxMs: number;
+  /** CPU seconds of each part over the run (NaN where unknown). */
+  cpuS: { ingest: number; postgres: number; nats: number; publisher: number; runtime: number };
+  /** The 1-minute load average before and after. */
+  load: [number, number];
+}
+
+/** The 1-minute load average, or NaN. */
+function loadAverage(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
+  } catch {
+    return NaN;
+  }
 }
 
 /** Resolves with the first `done` message of `w`; lags and errors go to the callbacks. */
@@ -105,6 +124,10 @@ async function ingestRun(
   seed: number,
   preload = false,
 ): Promise<IngestFigures> {
+  const load0 = loadAverage();
+  const pgCpu = dbUrl ? new PostgresCpu(db) : null;
+  const natsPid = natsServerPid(natsUrl);
+  let natsCpu0 = natsPid ? processCpuS(natsPid) : NaN;
   // Lag samples with the commit time of their batch.
   const allLags: number[] = [];
   const commits: number[] = [];
@@ -119,7 +142,13 @@ async function ingestRun(
     const second = Math.floor(at / 1000);
     timeline.set(second, Math.max(timeline.get(second) ?? 0, ...l));
   };
-  type Published = { published: number; failed: number; publishPerS: number; t0: number };
+  type Published = {
+    published: number;
+    failed: number;
+    publishPerS: number;
+    t0: number;
+    cpuS: number;
+  };
   const publish = async () => {
     const publisher = new Worker(threadUrl, { type: "module" });
     const publishing = runThread<Published>(publisher);
@@ -137,9 +166,18 @@ async function ingestRun(
     return pub;
   };
   let pub = preload ? await publish() : null;
+  // A preloaded backlog was published before: the drain costs NATS only its delivery.
+  if (preload && natsPid) natsCpu0 = processCpuS(natsPid);
   const startMs = Date.now();
+  const mainCpu0 = threadCpuS();
+  const processCpu0 = processCpuS(Deno.pid);
+  // Backends are sampled all along: one's time is lost with it when it exits.
+  let sampling = Promise.resolve();
+  const sampler = pgCpu
+    ? setInterval(() => sampling = sampling.then(() => pgCpu.sample()), 250)
+    : undefined;
   const threads: Worker[] = [];
-  const finished: Promise<unknown>[] = [];
+  const finished: Promise<{ cpuS: number }>[] = [];
   const local: IngestWorker[] = [];
   const localNcs: NatsConnection[] = [];
   for (let i = 0; i < workers; i++) {
@@ -174,8 +212,18 @@ async function ingestRun(
     await new Promise((r) => setTimeout(r, 100));
   }
   await nc.close();
+  clearInterval(sampler);
+  await sampling;
+  await pgCpu?.sample();
+  const natsCpuS = natsPid ? processCpuS(natsPid) - natsCpu0 : NaN;
   for (const w of threads) w.postMessage({ stop: true });
-  await Promise.all(finished);
+  const mainCpuS = threadCpuS() - mainCpu0;
+  const ingestCpuS = dbUrl
+    ? (await Promise.all(finished)).reduce((sum, f) => sum + f.cpuS, 0)
+    : mainCpuS;
+  // What no thread of ours did: V8's garbage collection and the runtime's own threads.
+  const runtimeCpuS = processCpuS(Deno.pid) - processCpu0 - (dbUrl ? mainCpuS : 0) -
+    ingestCpuS - (preload ? 0 : pub.cpuS);
   for (const w of threads) w.terminate();
   await Promise.all(local.map((w) => w.stop()));
   for (const c of localNcs) await c.close();
@@ -198,7 +246,32 @@ async function ingestRun(
     lagP50Ms: percentile(lags, 50),
     lagP99Ms: percentile(lags, 99),
     lagMaxMs: lags.at(-1) ?? NaN,
+    cpuS: {
+      ingest: ingestCpuS,
+      postgres: pgCpu ? pgCpu.take() : NaN,
+      nats: natsCpuS,
+      publisher: preload ? NaN : pub.cpuS,
+      runtime: runtimeCpuS,
+    },
+    load: [load0, loadAverage()],
   };
+}
+
+/** The CPU line of an ingest run: µs per stored event of each part. */
+function cpuLine(tag: string, r: IngestFigures, ingestLabel: string): string | null {
+  const per = (s: number) => (s * 1e6) / r.stored;
+  const parts = [
+    [r.cpuS.ingest, ingestLabel],
+    [r.cpuS.runtime, "V8 GC and runtime threads"],
+    [r.cpuS.postgres, "Postgres backends"],
+    [r.cpuS.nats, "nats-server"],
+    [r.cpuS.publisher, "load generator"],
+  ] as const;
+  const known = parts.filter(([s]) => Number.isFinite(s));
+  if (!known.length) return null;
+  return `${tag} cpu     per event: ` +
+    known.map(([s, name]) => `${name} ${f1(per(s))} µs`).join(", ") +
+    ` (load average ${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)})`;
 }
 
 interface SyncFigures {
@@ -304,6 +377,8 @@ async function benchBackend(backend: "postgres" | "pglite") {
     const rate = backend === "pglite" ? Math.min(ratePerS, pgliteRate) : ratePerS;
     const workers = backend === "pglite" ? 2 : workerCount;
     const tag = backend.padEnd(8);
+    // PGlite runs in this thread, its workers with it.
+    const ingestLabel = backend === "pglite" ? "ingest workers with PGlite" : "ingest workers";
     const r = await ingestRun(db, dbUrl, names, rate, seconds, workers, 1);
     console.log(
       `${tag} ingest  offered ${f0(rate)}/s for ${seconds} s, ${workers} workers, ` +
@@ -313,6 +388,8 @@ async function benchBackend(backend: "postgres" | "pglite") {
         `p99 ${f0(r.lagP99Ms)} ms, ` +
         `max ${f0(r.lagMaxMs)} ms`,
     );
+    const cpu = cpuLine(tag, r, ingestLabel);
+    if (cpu) console.log(cpu);
     if (drainCount > 0) {
       const count = backend === "pglite" ? Math.round(drainCount / 4) : drainCount;
       const d = await ingestRun(db, dbUrl, names, 100_000, count / 100_000, workers, 2, true);
@@ -320,6 +397,8 @@ async function benchBackend(backend: "postgres" | "pglite") {
         `${tag} drain   backlog of ${f0(d.published)} events, ${workers} workers: ` +
           `${f0(d.stored)} stored at ${f0(d.eventsPerS)} events/s`,
       );
+      const cpu = cpuLine(tag, d, ingestLabel);
+      if (cpu) console.log(cpu);
     }
     const jsm = await jetstreamManager(nc);
     const pending = (await jsm.consumers.info(names.stream, "ingest")).num_pending;

@@ -10,7 +10,8 @@
  * machine and stay whole. Every table that ingestion appends to has a key
  * that makes a replayed event a no-op: the event id, or for time series the
  * natural key (a sensor's sample at an instant); `processed_events` holds the
- * ids of events whose effect is not idempotent by nature (alert repeats).
+ * ids of events whose effect is not idempotent by nature (alert repeats), for
+ * a bounded time.
  *
  * Instants are `timestamptz`; money integer cents; temperatures °C.
  */
@@ -374,10 +375,17 @@ function schemaV2(): string {
   ].join("\n");
 }
 
+/**
+ * Version 3: `processed_events` is pruned by admission time (see
+ * `cloud/ingest/prune.ts`), so that time is indexed.
+ */
+const schemaV3 = "CREATE INDEX processed_events_ingested ON processed_events (ingested_at);";
+
 /** The cloud's migrations, in order. */
 export const cloudMigrations: readonly Migration[] = [
   { version: 1, name: "fleet schema", sql: schemaV1 },
   { version: 2, name: "admin api and monitor", sql: schemaV2() },
+  { version: 3, name: "processed events pruned by age", sql: schemaV3 },
 ];
 
 /**

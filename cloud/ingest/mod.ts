@@ -32,3 +32,4 @@ export {
   storeEvents,
   type StoreOutcome,
 } from "./store.ts";
+export { processedEventsRetentionMs, type PruneOptions, pruneProcessedEvents } from "./prune.ts";

@@ -1,7 +1,9 @@
 /**
  * Writes a batch of fleet events in the caller's transaction, idempotently,
  * with set-based statements (a JSON recordset per kind): a batch costs a dozen statements
- * whatever its size. A redelivered event writes nothing twice:
+ * whatever its size, prepared once per connection and sent together, so a
+ * batch takes two or three round trips to Postgres, not one per statement.
+ * A redelivered event writes nothing twice:
  *
  * - records keyed by the event (sales, faults, discards, status log) or by a
  *   natural key (a sensor's sample at an instant, a metric at an instant) are
@@ -13,12 +15,13 @@
  *   letter raises an alert) passes `processed_events` first, which admits
  *   each event id once.
  *
- * Concurrency between workers: rows are written in key order, and the
- * machine rows (the only hot rows) are locked last, in one sorted statement;
+ * Concurrency between workers: statements go out in one fixed order of
+ * tables, rows are written in key order, and the machine rows (the only hot
+ * rows) are locked last, in one sorted statement;
  * the `last_seen_at` refresh skips rows another worker holds, since that
  * worker refreshes them anyway.
  */
-import type { Queryable } from "../db/database.ts";
+import type { Queryable, Row } from "../db/database.ts";
 import type { FleetAlert, FleetEvent, FleetEventOf, FleetKind } from "../../protocol/fleet.ts";
 
 /** What one batch wrote. */
@@ -117,18 +120,22 @@ function byKey<T>(rows: readonly T[], key: (r: T) => string): T[] {
 const k2 = (a: string, b: string) => `${a}\u0000${b}`;
 
 /**
- * Columns as one JSON parameter for `json_to_recordset($1::text::json)`:
+ * Rows as one JSON parameter for `json_to_recordset($1::text::json)`:
  * serialised natively, it costs the client a third of what array parameters do.
  */
-function columns(names: readonly string[], values: readonly unknown[][]): string {
-  const n = values[0]?.length ?? 0;
-  const rows = new Array<Record<string, unknown>>(n);
-  for (let i = 0; i < n; i++) {
-    const row: Record<string, unknown> = {};
-    for (let c = 0; c < names.length; c++) row[names[c]!] = values[c]![i];
-    rows[i] = row;
-  }
-  return JSON.stringify(rows);
+function records<T>(rows: readonly T[], row: (r: T) => Record<string, unknown>): string {
+  return JSON.stringify(rows.map(row));
+}
+
+/** Ingestion's statements are few and constant: each is prepared once per connection. */
+const prepared = { prepare: true } as const;
+
+/**
+ * Sends `sql` at once (in call order, so Postgres runs a batch's statements
+ * in the order they were written here) and resolves with its rows.
+ */
+function run<T = Row>(tx: Queryable, sql: string, params: unknown[]): Promise<T[]> {
+  return tx.query<T>(sql, params, prepared);
 }
 
 /**
@@ -159,13 +166,13 @@ export class MachineCache {
   }
 }
 
-/** `sql` (an INSERT) with the number of rows it inserted. */
-async function insertCount(tx: Queryable, sql: string, params: unknown[]): Promise<number> {
-  const rows = await tx.query<{ n: number }>(
+/** How many of `count` rows `sql` (an INSERT … ON CONFLICT DO NOTHING) found already there. */
+function alreadyThere(tx: Queryable, count: number, sql: string, params: unknown[]) {
+  return run<{ n: number }>(
+    tx,
     `WITH ins AS (${sql} RETURNING 1) SELECT count(*)::int AS n FROM ins`,
     params,
-  );
-  return rows[0]?.n ?? 0;
+  ).then((rows) => count - (rows[0]?.n ?? 0));
 }
 
 /**
@@ -192,20 +199,30 @@ export async function storeEvents(
 
   const machineIds = [...new Set(batch.map((e) => e.machineId))].sort();
   const unknown = machineIds.filter((id) => !cache.has(id));
-  if (unknown.length) {
-    await tx.query(
-      `INSERT INTO machines (machine_id) SELECT unnest($1::text[]) ORDER BY 1
-       ON CONFLICT DO NOTHING`,
-      [unknown],
-    );
-  }
-
   const by = groupByKind(batch);
-  duplicates += await appendSeries(tx, by);
-  await upsertOrders(tx, by.order);
-  await upsertPayments(tx, by.payment);
-  await upsertCooking(tx, by.cooking);
-  const alerts = await applyAlerts(tx, by.alert);
+  // Nothing below waits for an answer until the alert gate's: one round trip.
+  const sent = Promise.all([
+    unknown.length
+      ? run(
+        tx,
+        // Probed first: most are known, and a probe costs less than a refused insert.
+        `INSERT INTO machines (machine_id)
+         SELECT id FROM unnest($1::text[]) AS id
+          WHERE NOT EXISTS (SELECT 1 FROM machines m WHERE m.machine_id = id)
+          ORDER BY 1
+         ON CONFLICT DO NOTHING`,
+        [unknown],
+      ).then(() => 0)
+      : 0,
+    ...appendSeries(tx, by),
+    upsertOrders(tx, by.order),
+    upsertPayments(tx, by.payment),
+    upsertCooking(tx, by.cooking),
+  ]);
+  const fresh = admitAlerts(tx, by.alert);
+  const [written, admitted] = await Promise.all([sent, fresh]);
+  for (const n of written) duplicates += n;
+  const alerts = await applyAlerts(tx, by.alert, admitted);
   duplicates += alerts.duplicates;
   const refreshed = await updateMachines(tx, by, batch, cache, nowMs);
   return {
@@ -217,144 +234,146 @@ export async function storeEvents(
   };
 }
 
-/** Appends records; returns how many were already there. */
-async function appendSeries(tx: Queryable, by: ByKind): Promise<number> {
-  let duplicates = 0;
+/** Appends records, sent at once; each resolves with how many were already there. */
+function appendSeries(tx: Queryable, by: ByKind): Promise<number>[] {
+  const sent: Promise<number>[] = [];
   if (by.temperature.length) {
     const r = byKey(by.temperature, (e) => k2(e.machineId, `${e.sensor}\u0000${e.ts}`));
-    duplicates += r.length - await insertCount(
+    sent.push(alreadyThere(
       tx,
+      r.length,
       `INSERT INTO temperatures (machine_id, at, sensor, temp_c, target_c, heater_pct, state)
        SELECT m, ${ts("t")}, s, c, g, h, st
          FROM json_to_recordset($1::text::json)
            AS x(m text, t float8, s text, c float8, g float8, h float8, st text)
        ON CONFLICT DO NOTHING`,
-      [columns(["m", "t", "s", "c", "g", "h", "st"], [
-        r.map((e) => e.machineId),
-        r.map((e) => e.ts),
-        r.map((e) => e.sensor),
-        r.map((e) => e.tempC),
-        r.map((e) => e.targetC),
-        r.map((e) => e.heaterPct),
-        r.map((e) => e.state),
-      ])],
-    );
+      [records(r, (e) => ({
+        m: e.machineId,
+        t: e.ts,
+        s: e.sensor,
+        c: e.tempC,
+        g: e.targetC,
+        h: e.heaterPct,
+        st: e.state,
+      }))],
+    ));
   }
   if (by.metric.length) {
     const r = byKey(by.metric, (e) => k2(e.machineId, `${e.name}\u0000${e.ts}`));
-    duplicates += r.length - await insertCount(
+    sent.push(alreadyThere(
       tx,
+      r.length,
       `INSERT INTO metrics (machine_id, at, name, value, labels)
        SELECT m, ${ts("t")}, n, v, l
          FROM json_to_recordset($1::text::json)
            AS x(m text, t float8, n text, v float8, l jsonb)
        ON CONFLICT DO NOTHING`,
-      [columns(["m", "t", "n", "v", "l"], [
-        r.map((e) => e.machineId),
-        r.map((e) => e.ts),
-        r.map((e) => e.name),
-        r.map((e) => e.value),
-        r.map((e) => e.labels),
-      ])],
-    );
+      [records(r, (e) => ({ m: e.machineId, t: e.ts, n: e.name, v: e.value, l: e.labels }))],
+    ));
   }
   if (by.sale.length) {
     const r = byKey(by.sale, (e) => k2(e.machineId, e.id));
-    duplicates += r.length - await insertCount(
+    sent.push(alreadyThere(
       tx,
+      r.length,
       `INSERT INTO sales (machine_id, sale_id, item_id, price_cents, sold_at, source, order_id)
        SELECT m, i, it, p, ${ts("t")}, s, o
          FROM json_to_recordset($1::text::json)
            AS x(m text, i text, it text, p int, t float8, s text, o text)
        ON CONFLICT DO NOTHING`,
-      [columns(["m", "i", "it", "p", "t", "s", "o"], [
-        r.map((e) => e.machineId),
-        r.map((e) => e.id),
-        r.map((e) => e.itemId),
-        r.map((e) => e.priceCents),
-        r.map((e) => e.soldAt),
-        r.map((e) => e.source),
-        r.map((e) => e.orderId ?? null),
-      ])],
-    );
+      [records(r, (e) => ({
+        m: e.machineId,
+        i: e.id,
+        it: e.itemId,
+        p: e.priceCents,
+        t: e.soldAt,
+        s: e.source,
+        o: e.orderId ?? null,
+      }))],
+    ));
   }
   if (by.fault.length) {
     const r = byKey(by.fault, (e) => k2(e.machineId, e.id));
-    duplicates += r.length - await insertCount(
+    sent.push(alreadyThere(
       tx,
+      r.length,
       `INSERT INTO faults (machine_id, event_id, component, code, message, order_id, temp_c, at)
        SELECT m, i, c, cd, msg, o, tc, ${ts("t")}
          FROM json_to_recordset($1::text::json)
            AS x(m text, i text, c text, cd text, msg text, o text, tc float8, t float8)
        ON CONFLICT DO NOTHING`,
-      [columns(["m", "i", "c", "cd", "msg", "o", "tc", "t"], [
-        r.map((e) => e.machineId),
-        r.map((e) => e.id),
-        r.map((e) => e.component),
-        r.map((e) => e.code),
-        r.map((e) => e.message),
-        r.map((e) => e.activeOrderId),
-        r.map((e) => e.temperatureC),
-        r.map((e) => e.ts),
-      ])],
-    );
+      [records(r, (e) => ({
+        m: e.machineId,
+        i: e.id,
+        c: e.component,
+        cd: e.code,
+        msg: e.message,
+        o: e.activeOrderId,
+        tc: e.temperatureC,
+        t: e.ts,
+      }))],
+    ));
   }
   if (by.discard.length) {
     const r = byKey(by.discard, (e) => k2(e.machineId, e.id));
-    duplicates += r.length - await insertCount(
+    sent.push(alreadyThere(
       tx,
+      r.length,
       `INSERT INTO food_safety_log (machine_id, event_id, item_id, pizza_id, storage_slot, reason,
                                     above_limit_ms, storage_temp_c, at)
        SELECT m, i, it, p, sl, rs, al, st, ${ts("t")}
          FROM json_to_recordset($1::text::json)
            AS x(m text, i text, it text, p text, sl int, rs text, al float8, st float8, t float8)
        ON CONFLICT DO NOTHING`,
-      [columns(["m", "i", "it", "p", "sl", "rs", "al", "st", "t"], [
-        r.map((e) => e.machineId),
-        r.map((e) => e.id),
-        r.map((e) => e.itemId),
-        r.map((e) => e.pizzaId),
-        r.map((e) => e.storageSlot),
-        r.map((e) => e.reason),
-        r.map((e) => e.aboveLimitMs),
-        r.map((e) => e.storageTempC),
-        r.map((e) => e.ts),
-      ])],
-    );
+      [records(r, (e) => ({
+        m: e.machineId,
+        i: e.id,
+        it: e.itemId,
+        p: e.pizzaId,
+        sl: e.storageSlot,
+        rs: e.reason,
+        al: e.aboveLimitMs,
+        st: e.storageTempC,
+        t: e.ts,
+      }))],
+    ));
   }
   if (by.machine.length) {
     const r = byKey(by.machine, (e) => k2(e.machineId, e.id));
-    duplicates += r.length - await insertCount(
+    sent.push(alreadyThere(
       tx,
+      r.length,
       `INSERT INTO machine_status_log (machine_id, event_id, at, status, reason, cash_only,
                                        maintenance)
        SELECT m, i, ${ts("t")}, s, r, c, mt
          FROM json_to_recordset($1::text::json)
            AS x(m text, i text, t float8, s text, r text, c bool, mt bool)
        ON CONFLICT DO NOTHING`,
-      [columns(["m", "i", "t", "s", "r", "c", "mt"], [
-        r.map((e) => e.machineId),
-        r.map((e) => e.id),
-        r.map((e) => e.ts),
-        r.map((e) => e.status),
-        r.map((e) => e.reason),
-        r.map((e) => e.cashOnly),
-        r.map((e) => e.maintenance),
-      ])],
-    );
+      [records(r, (e) => ({
+        m: e.machineId,
+        i: e.id,
+        t: e.ts,
+        s: e.status,
+        r: e.reason,
+        c: e.cashOnly,
+        mt: e.maintenance,
+      }))],
+    ));
   }
-  return duplicates;
+  return sent;
 }
 
-async function upsertOrders(tx: Queryable, events: FleetEventOf<"order">[]): Promise<void> {
-  if (!events.length) return;
+/** Upserts orders (sent at once); resolves with 0 (state: a replay is not counted). */
+function upsertOrders(tx: Queryable, events: FleetEventOf<"order">[]): Promise<number> | 0 {
+  if (!events.length) return 0;
   const rank = (s: string) => orderRanks.indexOf(s);
   const r = latestBy(
     events,
     (e) => k2(e.machineId, e.order.orderId),
     (e) => [e.ts, rank(e.order.status)],
   );
-  await tx.query(
+  return run(
+    tx,
     `INSERT INTO orders (machine_id, order_id, pizza_id, status, customer_email,
                          total_amount_cents, payment_method, payment_transaction_id, placed_at,
                          ready_at, dispensed_at, reason, updated_at, event_id)
@@ -371,33 +390,35 @@ async function upsertOrders(tx: Queryable, events: FleetEventOf<"order">[]): Pro
        reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at, event_id = EXCLUDED.event_id
      WHERE (orders.updated_at, array_position(${orderRank}, orders.status))
         <= (EXCLUDED.updated_at, array_position(${orderRank}, EXCLUDED.status))`,
-    [columns(["m", "o", "p", "s", "em", "amt", "pm", "ptx", "pl", "rd", "ds", "rs", "t", "ev"], [
-      r.map((e) => e.machineId),
-      r.map((e) => e.order.orderId),
-      r.map((e) => e.order.pizzaId),
-      r.map((e) => e.order.status),
-      r.map((e) => e.order.customerEmail ?? null),
-      r.map((e) => e.order.totalAmountCents),
-      r.map((e) => e.order.paymentMethod ?? null),
-      r.map((e) => e.order.paymentTransactionId ?? null),
-      r.map((e) => e.order.placedAt),
-      r.map((e) => e.order.readyAt),
-      r.map((e) => e.order.dispensedAt),
-      r.map((e) => e.order.reason ?? null),
-      r.map((e) => e.ts),
-      r.map((e) => e.id),
-    ])],
-  );
+    [records(r, (e) => ({
+      m: e.machineId,
+      o: e.order.orderId,
+      p: e.order.pizzaId,
+      s: e.order.status,
+      em: e.order.customerEmail ?? null,
+      amt: e.order.totalAmountCents,
+      pm: e.order.paymentMethod ?? null,
+      ptx: e.order.paymentTransactionId ?? null,
+      pl: e.order.placedAt,
+      rd: e.order.readyAt,
+      ds: e.order.dispensedAt,
+      rs: e.order.reason ?? null,
+      t: e.ts,
+      ev: e.id,
+    }))],
+  ).then(() => 0);
 }
 
-async function upsertPayments(tx: Queryable, events: FleetEventOf<"payment">[]): Promise<void> {
-  if (!events.length) return;
+/** Upserts payments (sent at once); resolves with 0. */
+function upsertPayments(tx: Queryable, events: FleetEventOf<"payment">[]): Promise<number> | 0 {
+  if (!events.length) return 0;
   const r = latestBy(
     events,
     (e) => k2(e.machineId, e.payment.paymentId),
     (e) => [e.ts, paymentRanks.indexOf(e.payment.status)],
   );
-  await tx.query(
+  return run(
+    tx,
     `INSERT INTO payments (machine_id, payment_id, order_id, amount_cents, method, status,
                            transaction_id, last4, inserted_cents, change_cents, gateway_response,
                            processed_at, updated_at, event_id)
@@ -414,29 +435,31 @@ async function upsertPayments(tx: Queryable, events: FleetEventOf<"payment">[]):
        updated_at = EXCLUDED.updated_at, event_id = EXCLUDED.event_id
      WHERE (payments.updated_at, array_position(${paymentRank}, payments.status))
         <= (EXCLUDED.updated_at, array_position(${paymentRank}, EXCLUDED.status))`,
-    [columns(["m", "p", "o", "amt", "me", "s", "tx", "l4", "ins", "chg", "gw", "pr", "t", "ev"], [
-      r.map((e) => e.machineId),
-      r.map((e) => e.payment.paymentId),
-      r.map((e) => e.payment.orderId),
-      r.map((e) => e.payment.amountCents),
-      r.map((e) => e.payment.method),
-      r.map((e) => e.payment.status),
-      r.map((e) => e.payment.transactionId),
-      r.map((e) => e.payment.last4),
-      r.map((e) => e.payment.insertedCents),
-      r.map((e) => e.payment.changeCents),
-      r.map((e) => e.payment.gatewayResponse),
-      r.map((e) => e.payment.processedAt),
-      r.map((e) => e.ts),
-      r.map((e) => e.id),
-    ])],
-  );
+    [records(r, (e) => ({
+      m: e.machineId,
+      p: e.payment.paymentId,
+      o: e.payment.orderId,
+      amt: e.payment.amountCents,
+      me: e.payment.method,
+      s: e.payment.status,
+      tx: e.payment.transactionId,
+      l4: e.payment.last4,
+      ins: e.payment.insertedCents,
+      chg: e.payment.changeCents,
+      gw: e.payment.gatewayResponse,
+      pr: e.payment.processedAt,
+      t: e.ts,
+      ev: e.id,
+    }))],
+  ).then(() => 0);
 }
 
-async function upsertCooking(tx: Queryable, events: FleetEventOf<"cooking">[]): Promise<void> {
-  if (!events.length) return;
+/** Upserts cooking sessions (sent at once); resolves with 0. */
+function upsertCooking(tx: Queryable, events: FleetEventOf<"cooking">[]): Promise<number> | 0 {
+  if (!events.length) return 0;
   const r = latestBy(events, (e) => k2(e.machineId, e.session.sessionId), (e) => [e.ts]);
-  await tx.query(
+  return run(
+    tx,
     `INSERT INTO cooking_sessions (machine_id, session_id, order_id, start_temp_c, target_temp_c,
                                    final_temp_c, status, started_at, completed_at, cook_time_ms)
      SELECT m, s, o, st, tg, fi, stt, ${ts("sa")}, ${ts("ca")}, (ca - sa)::int
@@ -446,18 +469,18 @@ async function upsertCooking(tx: Queryable, events: FleetEventOf<"cooking">[]): 
     ON CONFLICT (machine_id, session_id) DO UPDATE SET
        final_temp_c = EXCLUDED.final_temp_c, status = EXCLUDED.status,
        completed_at = EXCLUDED.completed_at, cook_time_ms = EXCLUDED.cook_time_ms`,
-    [columns(["m", "s", "o", "st", "tg", "fi", "stt", "sa", "ca"], [
-      r.map((e) => e.machineId),
-      r.map((e) => e.session.sessionId),
-      r.map((e) => e.session.orderId),
-      r.map((e) => e.session.startTemperatureC),
-      r.map((e) => e.session.targetTemperatureC),
-      r.map((e) => e.session.currentTemperatureC),
-      r.map((e) => e.session.status),
-      r.map((e) => e.session.startedAt),
-      r.map((e) => e.session.completedAt),
-    ])],
-  );
+    [records(r, (e) => ({
+      m: e.machineId,
+      s: e.session.sessionId,
+      o: e.session.orderId,
+      st: e.session.startTemperatureC,
+      tg: e.session.targetTemperatureC,
+      fi: e.session.currentTemperatureC,
+      stt: e.session.status,
+      sa: e.session.startedAt,
+      ca: e.session.completedAt,
+    }))],
+  ).then(() => 0);
 }
 
 /** One alert raised (or repeated) in `tx`; returns the row when it opened a new alert. */
@@ -476,13 +499,14 @@ export async function raiseAlert(
     atMs: number;
   },
 ): Promise<FleetAlert | null> {
-  const rows = await tx.query<{
+  const rows = await run<{
     alert_id: string;
     count: number;
     muted: boolean;
     first_ms: number;
     last_ms: number;
   }>(
+    tx,
     `INSERT INTO alerts (machine_id, alert_id, alert_type, severity, component, message, order_id,
                          source, machine_alert_id, count, first_seen_at, last_seen_at, muted)
      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 1, ${ts("$10::float8")}, ${ts("$10::float8")},
@@ -528,27 +552,31 @@ export async function raiseAlert(
   };
 }
 
-async function applyAlerts(
-  tx: Queryable,
-  events: FleetEventOf<"alert">[],
-): Promise<{ opened: FleetAlert[]; duplicates: number }> {
-  if (!events.length) return { opened: [], duplicates: 0 };
-  // A repeat raises a counter: only events never seen before may.
+/**
+ * Admits the alert events never seen before (sent at once): an alert repeat
+ * raises a counter, so only a first delivery may. Resolves with their keys.
+ */
+function admitAlerts(tx: Queryable, events: FleetEventOf<"alert">[]): Promise<Set<string>> {
+  if (!events.length) return Promise.resolve(new Set());
   const gate = byKey(events, (e) => k2(e.machineId, e.id));
-  const admitted = await tx.query<{ machine_id: string; event_id: string }>(
+  return run<{ machine_id: string; event_id: string }>(
+    tx,
     `INSERT INTO processed_events (machine_id, event_id, kind, event_at)
      SELECT m, e, 'alert', ${ts("t")}
        FROM json_to_recordset($1::text::json)
            AS x(m text, e text, t float8)
      ON CONFLICT DO NOTHING
      RETURNING machine_id, event_id`,
-    [columns(["m", "e", "t"], [
-      gate.map((e) => e.machineId),
-      gate.map((e) => e.id),
-      gate.map((e) => e.ts),
-    ])],
-  );
-  const fresh = new Set(admitted.map((r) => k2(r.machine_id, r.event_id)));
+    [records(gate, (e) => ({ m: e.machineId, e: e.id, t: e.ts }))],
+  ).then((rows) => new Set(rows.map((r) => k2(r.machine_id, r.event_id))));
+}
+
+/** Applies the admitted (`fresh`) alert events, sent at once. */
+async function applyAlerts(
+  tx: Queryable,
+  events: FleetEventOf<"alert">[],
+  fresh: Set<string>,
+): Promise<{ opened: FleetAlert[]; duplicates: number }> {
   // Per event, in key order and, within a key, in batch order: raise and
   // resolve of one alert must apply in the order they happened.
   const sorted = events
@@ -558,35 +586,35 @@ async function applyAlerts(
       const a = k2(x.e.machineId, x.e.alert.type), b = k2(y.e.machineId, y.e.alert.type);
       return a < b ? -1 : a > b ? 1 : x.i - y.i;
     });
-  const opened: FleetAlert[] = [];
-  for (const { e } of sorted) {
-    if (e.alert.resolved) {
-      await tx.query(
+  const raised = await Promise.all(sorted.map(({ e }) =>
+    e.alert.resolved
+      ? run(
+        tx,
         `UPDATE alerts SET resolved = true, resolved_at = ${ts("$3::float8")},
                 resolved_by = 'machine'
           WHERE machine_id = $1 AND alert_type = $2 AND NOT resolved`,
         [e.machineId, e.alert.type, e.alert.resolvedAt ?? e.ts],
-      );
-      continue;
-    }
-    const alert = await raiseAlert(tx, {
-      machineId: e.machineId,
-      alertId: e.id,
-      type: e.alert.type,
-      severity: e.alert.severity,
-      component: e.component,
-      message: e.alert.message,
-      orderId: e.alert.orderId ?? null,
-      source: "machine",
-      machineAlertId: e.alert.alertId,
-      atMs: e.ts,
-    });
-    if (alert) opened.push(alert);
-  }
-  return { opened, duplicates: events.length - fresh.size };
+      ).then(() => null)
+      : raiseAlert(tx, {
+        machineId: e.machineId,
+        alertId: e.id,
+        type: e.alert.type,
+        severity: e.alert.severity,
+        component: e.component,
+        message: e.alert.message,
+        orderId: e.alert.orderId ?? null,
+        source: "machine",
+        machineAlertId: e.alert.alertId,
+        atMs: e.ts,
+      })
+  ));
+  return {
+    opened: raised.filter((a): a is FleetAlert => a !== null),
+    duplicates: events.length - fresh.size,
+  };
 }
 
-/** Updates machine rows; returns the machines whose last seen is now fresh. */
+/** Updates machine rows, sent at once; returns the machines whose last seen is now fresh. */
 async function updateMachines(
   tx: Queryable,
   by: ByKind,
@@ -600,20 +628,23 @@ async function updateMachines(
   const beats = latestPerMachine(by.heartbeat);
   const stock = latestPerMachine(by.inventory);
   const snapshots = latestPerMachine(by.inventory.filter((e) => e.items !== null));
+  const sent: Promise<unknown>[] = [];
 
   // Hot rows: locked in one sorted statement, after every other write.
   // Stock levels have their own guard per row: only snapshots need the machine row.
   const touched = [...new Set([...status, ...beats, ...snapshots].map((e) => e.machineId))]
     .sort();
   if (touched.length) {
-    await tx.query(
+    sent.push(run(
+      tx,
       `SELECT machine_id FROM machines WHERE machine_id = ANY($1::text[])
         ORDER BY machine_id FOR NO KEY UPDATE`,
       [touched],
-    );
+    ));
   }
   if (status.length) {
-    await tx.query(
+    sent.push(run(
+      tx,
       `UPDATE machines m SET status = x.s, status_reason = x.r, cash_only = x.c,
               maintenance = x.mt, status_at = ${ts("x.t")}, updated_at = now()
          FROM json_to_recordset($1::text::json)
@@ -621,20 +652,21 @@ async function updateMachines(
         WHERE m.machine_id = ANY($2::text[]) AND m.machine_id = x.id
           AND (m.status_at IS NULL OR m.status_at <= ${ts("x.t")})`,
       [
-        columns(["id", "s", "r", "c", "mt", "t"], [
-          status.map((e) => e.machineId),
-          status.map((e) => e.status),
-          status.map((e) => e.reason),
-          status.map((e) => e.cashOnly),
-          status.map((e) => e.maintenance),
-          status.map((e) => e.ts),
-        ]),
+        records(status, (e) => ({
+          id: e.machineId,
+          s: e.status,
+          r: e.reason,
+          c: e.cashOnly,
+          mt: e.maintenance,
+          t: e.ts,
+        })),
         status.map((e) => e.machineId),
       ],
-    );
+    ));
   }
   if (beats.length) {
-    await tx.query(
+    sent.push(run(
+      tx,
       `UPDATE machines m SET
               reported_config_version = COALESCE(x.cv, m.reported_config_version),
               software_version = COALESCE(x.sv, m.software_version),
@@ -645,80 +677,46 @@ async function updateMachines(
         WHERE m.machine_id = ANY($2::text[]) AND m.machine_id = x.id
           AND (m.reported_config_at IS NULL OR m.reported_config_at <= ${ts("x.t")})`,
       [
-        columns(["id", "cv", "sv", "od", "t"], [
-          beats.map((e) => e.machineId),
-          beats.map((e) => e.configVersion),
-          beats.map((e) => e.softwareVersion),
-          beats.map((e) => e.outboxDepth),
-          beats.map((e) => e.ts),
-        ]),
+        records(beats, (e) => ({
+          id: e.machineId,
+          cv: e.configVersion,
+          sv: e.softwareVersion,
+          od: e.outboxDepth,
+          t: e.ts,
+        })),
         beats.map((e) => e.machineId),
       ],
-    );
+    ));
   }
-  if (stock.length) {
-    const lines = stock.flatMap((e) =>
+  const levels = byKey(
+    stock.flatMap((e) =>
       Object.entries(e.levels).map(([itemId, quantity]) => ({ e, itemId, quantity }))
-    );
-    const sortedLines = byKey(lines, (l) => k2(l.e.machineId, l.itemId));
-    if (sortedLines.length) {
-      await tx.query(
-        `INSERT INTO inventory_levels (machine_id, item_id, quantity, updated_at)
-         SELECT m, i, q, ${ts("t")}
-           FROM json_to_recordset($1::text::json)
-           AS x(m text, i text, q int, t float8)
-        ON CONFLICT (machine_id, item_id) DO UPDATE SET
-           quantity = EXCLUDED.quantity, updated_at = EXCLUDED.updated_at
-         WHERE inventory_levels.updated_at <= EXCLUDED.updated_at`,
-        [columns(["m", "i", "q", "t"], [
-          sortedLines.map((l) => l.e.machineId),
-          sortedLines.map((l) => l.itemId),
-          sortedLines.map((l) => l.quantity),
-          sortedLines.map((l) => l.e.ts),
-        ])],
-      );
-    }
+    ),
+    (l) => k2(l.e.machineId, l.itemId),
+  );
+  if (levels.length) {
+    sent.push(run(
+      tx,
+      `INSERT INTO inventory_levels (machine_id, item_id, quantity, updated_at)
+       SELECT m, i, q, ${ts("t")}
+         FROM json_to_recordset($1::text::json)
+         AS x(m text, i text, q int, t float8)
+      ON CONFLICT (machine_id, item_id) DO UPDATE SET
+         quantity = EXCLUDED.quantity, updated_at = EXCLUDED.updated_at
+       WHERE inventory_levels.updated_at <= EXCLUDED.updated_at`,
+      [records(levels, (l) => ({ m: l.e.machineId, i: l.itemId, q: l.quantity, t: l.e.ts }))],
+    ));
   }
-  if (snapshots.length) {
-    const newer = await tx.query<{ machine_id: string }>(
+  const newer = snapshots.length
+    ? run<{ machine_id: string }>(
+      tx,
       `UPDATE machines m SET inventory_at = ${ts("x.t")}
          FROM unnest($1::text[], $2::float8[]) AS x(id, t)
         WHERE m.machine_id = x.id AND (m.inventory_at IS NULL OR m.inventory_at <= ${ts("x.t")})
        RETURNING m.machine_id`,
       [snapshots.map((e) => e.machineId), snapshots.map((e) => e.ts)],
-    );
-    const apply = new Set(newer.map((r) => r.machine_id));
-    const chosen = snapshots.filter((e) => apply.has(e.machineId));
-    if (chosen.length) {
-      await tx.query("DELETE FROM inventory_items WHERE machine_id = ANY($1::text[])", [
-        chosen.map((e) => e.machineId),
-      ]);
-      const items = byKey(
-        chosen.flatMap((e) => (e.items ?? []).map((item) => ({ e, item }))),
-        (l) => k2(l.e.machineId, l.item.itemId),
-      );
-      if (items.length) {
-        await tx.query(
-          `INSERT INTO inventory_items (machine_id, item_id, pizza_id, quantity, storage_slot,
-                                        expires_at, added_at, updated_at)
-           SELECT m, i, p, q, s, ${ts("ex")}, ${ts("ad")}, ${ts("t")}
-             FROM json_to_recordset($1::text::json)
-           AS x(m text, i text, p text, q int, s int, ex float8, ad float8, t float8)
-           ON CONFLICT DO NOTHING`,
-          [columns(["m", "i", "p", "q", "s", "ex", "ad", "t"], [
-            items.map((l) => l.e.machineId),
-            items.map((l) => l.item.itemId),
-            items.map((l) => l.item.pizzaId),
-            items.map((l) => l.item.quantity),
-            items.map((l) => l.item.storageSlot),
-            items.map((l) => l.item.expiresAt),
-            items.map((l) => l.item.addedAt),
-            items.map((l) => l.e.ts),
-          ])],
-        );
-      }
-    }
-  }
+    )
+    : Promise.resolve([]);
 
   // Last seen: refreshed at most once per cache period per machine by this
   // worker, skipping rows another worker holds (it refreshes them itself),
@@ -730,21 +728,65 @@ async function updateMachines(
     }
   }
   const ids = [...lastTs.keys()].sort();
-  if (!ids.length) return [];
-  // Only rows that are stale in the database are locked and written: another
-  // worker may have refreshed them a moment ago.
-  await tx.query(
-    `WITH x AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS x(id, t)),
-          stale AS (SELECT m.machine_id FROM machines m JOIN x ON x.id = m.machine_id
-                     WHERE m.last_seen_at IS NULL
-                        OR m.last_seen_at < now() - make_interval(secs => $3::float8)
-                     ORDER BY m.machine_id FOR NO KEY UPDATE OF m SKIP LOCKED)
-     UPDATE machines m SET last_seen_at = now(),
-            last_event_at = GREATEST(m.last_event_at, ${ts("x.t")})
-       FROM x WHERE m.machine_id = x.id AND m.machine_id IN (SELECT machine_id FROM stale)`,
-    [ids, ids.map((id) => lastTs.get(id)!), cache.periodMs / 1000],
-  );
+  if (ids.length) {
+    // Only rows that are stale in the database are locked and written: another
+    // worker may have refreshed them a moment ago.
+    sent.push(run(
+      tx,
+      `WITH x AS (SELECT * FROM unnest($1::text[], $2::float8[]) AS x(id, t)),
+            stale AS (SELECT m.machine_id FROM machines m JOIN x ON x.id = m.machine_id
+                       WHERE m.last_seen_at IS NULL
+                          OR m.last_seen_at < now() - make_interval(secs => $3::float8)
+                       ORDER BY m.machine_id FOR NO KEY UPDATE OF m SKIP LOCKED)
+       UPDATE machines m SET last_seen_at = now(),
+              last_event_at = GREATEST(m.last_event_at, ${ts("x.t")})
+         FROM x WHERE m.machine_id = x.id AND m.machine_id IN (SELECT machine_id FROM stale)`,
+      [ids, ids.map((id) => lastTs.get(id)!), cache.periodMs / 1000],
+    ));
+  }
+  const [apply] = await Promise.all([newer, ...sent]);
+  await replaceSnapshots(tx, snapshots, new Set(apply.map((r) => r.machine_id)));
   return ids;
+}
+
+/** Replaces the slot-level stock of the machines whose snapshot is newer (`apply`). */
+async function replaceSnapshots(
+  tx: Queryable,
+  snapshots: FleetEventOf<"inventory">[],
+  apply: Set<string>,
+): Promise<void> {
+  const chosen = snapshots.filter((e) => apply.has(e.machineId));
+  if (!chosen.length) return;
+  const items = byKey(
+    chosen.flatMap((e) => (e.items ?? []).map((item) => ({ e, item }))),
+    (l) => k2(l.e.machineId, l.item.itemId),
+  );
+  await Promise.all([
+    run(tx, "DELETE FROM inventory_items WHERE machine_id = ANY($1::text[])", [
+      chosen.map((e) => e.machineId),
+    ]),
+    items.length
+      ? run(
+        tx,
+        `INSERT INTO inventory_items (machine_id, item_id, pizza_id, quantity, storage_slot,
+                                      expires_at, added_at, updated_at)
+         SELECT m, i, p, q, s, ${ts("ex")}, ${ts("ad")}, ${ts("t")}
+           FROM json_to_recordset($1::text::json)
+           AS x(m text, i text, p text, q int, s int, ex float8, ad float8, t float8)
+         ON CONFLICT DO NOTHING`,
+        [records(items, (l) => ({
+          m: l.e.machineId,
+          i: l.item.itemId,
+          p: l.item.pizzaId,
+          q: l.item.quantity,
+          s: l.item.storageSlot,
+          ex: l.item.expiresAt,
+          ad: l.item.addedAt,
+          t: l.e.ts,
+        }))],
+      )
+      : null,
+  ]);
 }
 
 /**
@@ -759,13 +801,14 @@ export async function recordDeadLetters(
 ): Promise<FleetAlert[]> {
   const opened: FleetAlert[] = [];
   for (const l of byKey([...letters], (x) => k2(x.machineId, x.letterId))) {
-    const fresh = await tx.query(
+    const fresh = await run(
+      tx,
       `INSERT INTO processed_events (machine_id, event_id, kind, event_at)
        VALUES ($1, $2, 'deadletter', now()) ON CONFLICT DO NOTHING RETURNING 1`,
       [l.machineId, l.letterId],
     );
     if (!fresh.length) continue;
-    await tx.query("INSERT INTO machines (machine_id) VALUES ($1) ON CONFLICT DO NOTHING", [
+    await run(tx, "INSERT INTO machines (machine_id) VALUES ($1) ON CONFLICT DO NOTHING", [
       l.machineId,
     ]);
     const alert = await raiseAlert(tx, {

@@ -12,6 +12,9 @@
  * - Postgres away (or any other error that is not the message's fault):
  *   nothing is acknowledged, the batch is handed back with a delay, and the
  *   worker backs off and tries again. Nothing lost, nothing twice.
+ * - The next batch is fetched while the current one commits, so at a high
+ *   rate a worker never waits for the stream.
+ * - Every so often a worker prunes `processed_events` (see `prune.ts`).
  *
  * @example
  * ```ts
@@ -41,6 +44,7 @@ import {
   storeEvents,
 } from "./store.ts";
 import { ensureFleetStreams, ingestDurable } from "./stream.ts";
+import { pruneProcessedEvents } from "./prune.ts";
 
 /** Thrown by a fault hook to make the worker die on the spot, as a killed process would. */
 export class WorkerCrash extends Error {
@@ -95,6 +99,8 @@ export interface IngestWorkerOptions {
   fetchExpiresMs?: number;
   /** Longest backoff after failures, in ms (default 5000). */
   maxBackoffMs?: number;
+  /** How often to prune `processed_events`, in ms (default 10 min, first at start; 0: never). */
+  pruneEveryMs?: number;
   clock?: Clock;
   log?: Logger;
   /** Called after each committed and acknowledged batch. */
@@ -130,7 +136,24 @@ function letterIdOf(m: JsMsg): string {
   return `dlq:${msgId || `seq-${m.seq}-${m.info.timestampNanos}`}`;
 }
 
-function decodeMessage(names: FleetNames, m: JsMsg): Decoded {
+/** Where each subject points (a machine's subjects repeat in every batch); bounded. */
+class SubjectCache {
+  private readonly known = new Map<string, ReturnType<FleetNames["parse"]>>();
+  /** Creates a cache of `names`' subjects, forgetting all past `capacity`. */
+  constructor(private readonly names: FleetNames, private readonly capacity = 200_000) {}
+  /** `names.parse(subject)`, computed once per subject. */
+  parse(subject: string): ReturnType<FleetNames["parse"]> {
+    let where = this.known.get(subject);
+    if (where === undefined) {
+      if (this.known.size >= this.capacity) this.known.clear();
+      where = this.names.parse(subject);
+      this.known.set(subject, where);
+    }
+    return where;
+  }
+}
+
+function decodeMessage(subjects: SubjectCache, names: FleetNames, m: JsMsg): Decoded {
   const refuse = (reason: string): Decoded => ({
     ok: false,
     letter: {
@@ -140,7 +163,7 @@ function decodeMessage(names: FleetNames, m: JsMsg): Decoded {
       reason,
     },
   });
-  const where = names.parse(m.subject);
+  const where = subjects.parse(m.subject);
   if (!where) return refuse(`subject is not "${names.root}.<machineId>.<kind>"`);
   const decoded = decodeFleetEvent(m.data);
   if (!decoded.ok) return refuse(decoded.error);
@@ -164,10 +187,12 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
   const batchSize = options.batchSize ?? 500;
   const expires = Math.max(1000, options.fetchExpiresMs ?? 1000);
   const maxBackoffMs = options.maxBackoffMs ?? 5000;
+  const pruneEveryMs = options.pruneEveryMs ?? 10 * 60_000;
   const clock = options.clock ?? createRealClock();
   const log = options.log ?? createLogger({ clock, component: "ingest" });
   const js = jetstream(nc);
   const cache = new MachineCache();
+  const subjects = new SubjectCache(names);
   const stats: IngestStats = {
     batches: 0,
     messages: 0,
@@ -179,7 +204,7 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
   };
   const abort = new AbortController();
   let stopping = false;
-  let current: ConsumerMessages | null = null;
+  const fetching = new Set<ConsumerMessages>();
 
   const storeAll = async (events: FleetEvent[], letters: DeadLetter[]) => {
     const nowMs = clock.now();
@@ -225,7 +250,7 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
     const items: { event: FleetEvent; msg: JsMsg }[] = [];
     const letters = new Map<DeadLetter, JsMsg>();
     for (const m of msgs) {
-      const d = decodeMessage(names, m);
+      const d = decodeMessage(subjects, names, m);
       if (d.ok) items.push({ event: d.event, msg: m });
       else letters.set(d.letter, m);
     }
@@ -279,43 +304,101 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
     });
   };
 
+  // The next batch is fetched while the current one commits: at a high rate
+  // it is full by then, and the worker never waits for the stream.
+  const fetchBatch = async (consumer: Consumer): Promise<JsMsg[]> => {
+    const iter = await consumer.fetch({ max_messages: batchSize, expires });
+    fetching.add(iter);
+    const msgs: JsMsg[] = [];
+    try {
+      for await (const m of iter) msgs.push(m);
+      log.log("debug", "fetched", { messages: msgs.length });
+    } catch (err) {
+      // Messages delivered before the error are ours to store or hand back:
+      // dropped, they would wait out the ack wait.
+      if (!msgs.length) throw err;
+      log.log("warn", "fetch ended early", { messages: msgs.length, err: oneLine(String(err)) });
+    } finally {
+      fetching.delete(iter);
+    }
+    return msgs;
+  };
+
+  /** Hands `msgs` back to the stream, to be delivered again after `delayMs`. */
+  const handBack = (msgs: JsMsg[], delayMs: number) => {
+    try {
+      for (const m of msgs) m.nak(delayMs);
+    } catch {
+      // The connection is gone: the server redelivers after the ack wait.
+    }
+  };
+
+  // In the background, on its own connection: a batch never waits for it.
+  let pruning: Promise<void> | null = null;
+  let prunedAtMs = -Infinity;
+  const pruneWhenDue = () => {
+    if (!pruneEveryMs || pruning || clock.now() - prunedAtMs < pruneEveryMs) return;
+    prunedAtMs = clock.now();
+    pruning = pruneProcessedEvents(db)
+      .then((deleted) => {
+        if (deleted) log.log("info", "processed events pruned", { deleted });
+      }, (err) => log.log("warn", "pruning failed", { err: oneLine(String(err)) }))
+      .finally(() => pruning = null);
+  };
+
   const run = async () => {
     let failures = 0;
     let consumer: Consumer | null = null;
+    let next: Promise<JsMsg[]> | null = null;
+    /**
+     * The prefetched batch's messages, once its fetch ended (at most the fetch
+     * expiry later); with `cut`, it ends now, and what the server still sends
+     * it comes back after the ack wait.
+     */
+    const dropNext = async (cut: boolean): Promise<JsMsg[]> => {
+      const pending = next;
+      next = null;
+      if (!pending) return [];
+      if (cut) { for (const iter of fetching) iter.stop(); }
+      return await pending.catch(() => []);
+    };
     while (!stopping) {
       let msgs: JsMsg[] = [];
+      pruneWhenDue();
       try {
         consumer ??= await js.consumers.get(names.stream, durable);
         if (stopping) break;
-        const iter = await consumer.fetch({ max_messages: batchSize, expires });
-        current = iter;
-        for await (const m of iter) msgs.push(m);
-        current = null;
-        log.log("debug", "fetched", { messages: msgs.length });
+        msgs = await (next ?? fetchBatch(consumer));
+        next = null;
         if (!msgs.length) continue;
+        if (stopping) {
+          handBack(msgs, 0);
+          break;
+        }
+        next = fetchBatch(consumer);
+        // Its failure is handled where it is awaited.
+        next.catch(() => {});
         await handle(msgs);
         failures = 0;
         msgs = [];
       } catch (err) {
-        current = null;
         // Looked up again: the consumer may have been recreated meanwhile.
         if (!msgs.length) consumer = null;
         if (err instanceof WorkerCrash) {
           log.log("warn", "worker crashed", { held: msgs.length });
+          // A dead process holds its messages until the ack wait runs out.
+          await dropNext(true);
           return;
         }
         failures++;
         const delayMs = Math.min(maxBackoffMs, 100 * 2 ** Math.min(failures, 10));
         stats.retries += msgs.length ? 1 : 0;
         stats.lastError = oneLine(String(err));
-        if (msgs.length) {
-          try {
-            for (const m of msgs) m.nak(delayMs);
-          } catch {
-            // The connection is gone: the server redelivers after the ack wait.
-          }
+        const prefetched = await dropNext(stopping);
+        if (msgs.length || prefetched.length) {
+          handBack([...msgs, ...prefetched], delayMs);
           log.log("warn", "batch handed back", {
-            messages: msgs.length,
+            messages: msgs.length + prefetched.length,
             err: stats.lastError,
             delayMs,
           });
@@ -325,16 +408,19 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
         await sleep(clock, delayMs, abort.signal).catch(() => {});
       }
     }
+    // Fetched but never started: another worker takes them at once.
+    handBack(await dropNext(true), 0);
   };
 
-  const done = run();
+  // A prune under way finishes before the worker counts as done.
+  const done = run().then(() => pruning ?? undefined);
   return {
     stats: () => ({ ...stats }),
     done,
     async stop() {
       stopping = true;
       abort.abort();
-      current?.stop();
+      for (const iter of fetching) iter.stop();
       await done;
     },
   };

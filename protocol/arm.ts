@@ -28,8 +28,9 @@ export const ArmStatus = z.object({
   /** The order the pickup door is opening, open or closing for; null when it is shut. */
   doorOrderId: OrderId.nullable(),
   /**
-   * Orders whose pizza the pickup sensor saw taken since the arm started, oldest
-   * first (the last 64): the record an order checks when its `taken` event was lost.
+   * Orders whose pizza was taken and whose door closed since the arm started (as
+   * `taken` announces them), oldest first, the last 64: the record an order
+   * checks when its `taken` event was lost.
    */
   taken: z.array(OrderId),
 });

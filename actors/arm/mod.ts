@@ -45,7 +45,8 @@ export function armStatus(s: ArmSnapshot): arm.ArmStatus {
     halted: haltReason(c) !== null || c.sensors.doorOpen || s.matches("door"),
     fault: c.fault,
     doorOrderId: c.doorOrderId,
-    taken: c.taken,
+    // Taken counts once the door closed, as for the `taken` event: until then the arm is busy.
+    taken: c.taken.filter((o) => o !== c.takenOrderId),
   };
 }
 

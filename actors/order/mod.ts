@@ -18,7 +18,7 @@ import { alert } from "../../protocol/common.ts";
 import { type CancelBy, type OrderEvent, orderMachine, StepError } from "./order_machine.ts";
 import { type OrderRecord, OrderStore } from "./order_store.ts";
 import { KeyedRequests } from "./keyed_requests.ts";
-import { onEvent, untilDone, type WakeSource } from "./steps.ts";
+import { onEvent, untilDone } from "./steps.ts";
 import { every } from "../../clock/clock.ts";
 
 type OrderActor = Actor<typeof orderMachine>;
@@ -36,6 +36,8 @@ const unloadMs = 10_000;
 const busOutageMs = 10 * 60_000;
 /** How long a baked pizza waits for the arm to accept it into the pickup area. */
 const pickupFullWaitMs = 10 * 60_000;
+/** How long loading the oven waits for an arm busy at the pickup door (its timeout is 60 s). */
+const armBusyWaitMs = 2 * 60_000;
 /** At most this many orders in preparation: one at the oven, one being fetched. */
 const maxPreparing = 2;
 /**
@@ -95,11 +97,41 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
   const poll = { clock, pollMs: 1000 };
   /** Waits for a component to finish, woken by its events. */
   const wait = { clock, pollMs: eventFallbackMs };
-  /** The arm reached `to` with the pizza of `orderId`, or faulted moving it. */
-  const armMoveEnds = (orderId: string, to: arm.ArmPosition): WakeSource[] => [
-    onEvent(bus, arm.moved, (m) => m.orderId === orderId && m.position === to),
-    onEvent(bus, arm.fault, (f) => f.activeOrderId === orderId),
-  ];
+  /**
+   * Carries the pizza of `move.orderId` to `move.to` and waits until it is
+   * there. The arm refuses while its door is in use, the pickup area is full or
+   * it is busy: that clears by itself or by staff, so such refusals are waited
+   * out for `refusalsForMs`. Faults and trips fail at once and end the order
+   * via the supervisor.
+   */
+  const moveArm = (
+    move: { orderId: string; from: arm.ArmPosition; to: arm.ArmPosition },
+    refusalsForMs: number,
+    signal: AbortSignal,
+  ) => {
+    const refusalsUntil = clock.now() + refusalsForMs;
+    return untilDone(
+      async () => {
+        const r = await bus.request(arm.move, move);
+        const passing = !r.ok && r.error.code === "CONFLICT" &&
+          !/fault|safety is tripped|position is unknown/i.test(r.error.message);
+        return passing && clock.now() < refusalsUntil ? fail("UNAVAILABLE", r.error.message) : r;
+      },
+      (r) => r.status === "DONE",
+      {
+        ...wait,
+        what: `arm move to ${move.to}`,
+        deadlineMs: busOutageMs,
+        signal,
+        wakeOn: [
+          onEvent(bus, arm.moved, (m) => m.orderId === move.orderId && m.position === move.to),
+          onEvent(bus, arm.fault, (f) => f.activeOrderId === move.orderId),
+          // A closing door may have freed the arm, a bay or the door itself.
+          onEvent(bus, arm.door, (m) => !m.open),
+        ],
+      },
+    );
+  };
 
   const provided = orderMachine.provide({
     actors: {
@@ -139,17 +171,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
           signal,
         });
         const moveTo = (from: arm.ArmPosition, to: arm.ArmPosition) =>
-          untilDone(
-            () => bus.request(arm.move, { orderId: input.orderId, from, to }),
-            (r) => r.status === "DONE",
-            {
-              ...wait,
-              what: `arm move to ${to}`,
-              deadlineMs: busOutageMs,
-              signal,
-              wakeOn: armMoveEnds(input.orderId, to),
-            },
-          );
+          moveArm({ orderId: input.orderId, from, to }, armBusyWaitMs, signal);
         if (where.position !== "STORAGE") await moveTo(where.position, "STORAGE");
         await moveTo("STORAGE", "OVEN");
       }),
@@ -182,36 +204,12 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
         )
       ),
       unload: fromPromise(async ({ input, signal }) => {
-        // The arm refuses while the pickup area is full or its door is in use (a
-        // pizza nobody collected, a customer at the door): that clears by itself
-        // or by staff, so wait for it as long as for a bay instead of throwing
-        // the baked pizza away. Faults and trips end the order via the supervisor.
-        const refusalsUntil = clock.now() + pickupFullWaitMs;
-        await untilDone(
-          async () => {
-            const r = await bus.request(arm.move, {
-              orderId: input.orderId,
-              from: "OVEN",
-              to: "PICKUP",
-            });
-            const passing = !r.ok && r.error.code === "CONFLICT" &&
-              !/fault|safety is tripped|position is unknown/i.test(r.error.message);
-            return passing && clock.now() < refusalsUntil
-              ? fail("UNAVAILABLE", r.error.message)
-              : r;
-          },
-          (r) => r.status === "DONE",
-          {
-            ...wait,
-            what: "arm move to pickup",
-            deadlineMs: busOutageMs,
-            signal,
-            // A closing door may have freed a bay or the door itself.
-            wakeOn: [
-              ...armMoveEnds(input.orderId, "PICKUP"),
-              onEvent(bus, arm.door, (m) => !m.open),
-            ],
-          },
+        // A pickup area full of a pizza nobody collected waits for staff as
+        // long as for a bay, instead of throwing the baked pizza away.
+        await moveArm(
+          { orderId: input.orderId, from: "OVEN", to: "PICKUP" },
+          pickupFullWaitMs,
+          signal,
         );
       }),
       openDoor: fromPromise(async ({ input }) => {
@@ -221,7 +219,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
         // While the door is open for this order the customer may still take it.
         const s = await untilDone(
           () => bus.request(arm.status, {}),
-          (st) => st.doorOrderId !== input.orderId || st.taken.includes(input.orderId),
+          (st) => st.doorOrderId !== input.orderId,
           {
             ...wait,
             what: "the arm's answer whether the pizza was taken",

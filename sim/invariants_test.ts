@@ -11,7 +11,7 @@ import { PaymentStore } from "../actors/payment/store.ts";
 import { defaultConfig } from "../controller/default_config.ts";
 import type { Order } from "../protocol/entities.ts";
 import { type FinalState, InvariantChecker } from "./invariants.ts";
-import type { CustomerRecord } from "./world/customers.ts";
+import { type CustomerRecord, newCustomerRecord } from "./world/customers.ts";
 import { Observer } from "./world/observer.ts";
 import { PhysicalStock } from "./world/physical_stock.ts";
 
@@ -94,20 +94,12 @@ const names = (c: InvariantChecker) => c.violations.map((v) => v.invariant);
 /** A customer whose order request (under `orderKey`) made `orderId`, or was refused. */
 function customer(id: number, orderId: string | null, orderRefused = false): CustomerRecord {
   return {
-    id,
-    arrivedAtMs: t0,
+    ...newCustomerRecord(id, t0),
     pizzaId: pizza.pizzaId,
     method: "card",
     orderId,
     orderKey: `kiosk-${id}`,
     orderRefused,
-    insertedCents: 0,
-    noShow: false,
-    outcome: null,
-    leftAtMs: null,
-    paidAtMs: null,
-    pickedUpAtMs: null,
-    refusedAtMs: null,
   };
 }
 

@@ -53,6 +53,26 @@ export interface CustomerRecord {
   refusedAtMs: number | null;
 }
 
+/** A customer who has just arrived and done nothing yet. */
+export function newCustomerRecord(id: number, arrivedAtMs: number): CustomerRecord {
+  return {
+    id,
+    arrivedAtMs,
+    pizzaId: null,
+    method: null,
+    orderId: null,
+    orderKey: null,
+    orderRefused: false,
+    insertedCents: 0,
+    noShow: false,
+    outcome: null,
+    leftAtMs: null,
+    paidAtMs: null,
+    pickedUpAtMs: null,
+    refusedAtMs: null,
+  };
+}
+
 /** Where customers report what they do (the world's event log). */
 export type CustomerEventSink = (kind: string, fields: Record<string, unknown>) => void;
 
@@ -383,22 +403,7 @@ export function startCustomers(o: CustomerOptions): CustomerCrowd {
   };
 
   const arrive = (forced?: { pizzaId: string }): Promise<CustomerRecord> => {
-    const c: CustomerRecord = {
-      id: records.length + 1,
-      arrivedAtMs: clock.now(),
-      pizzaId: null,
-      method: null,
-      orderId: null,
-      orderKey: null,
-      orderRefused: false,
-      insertedCents: 0,
-      noShow: false,
-      outcome: null,
-      leftAtMs: null,
-      paidAtMs: null,
-      pickedUpAtMs: null,
-      refusedAtMs: null,
-    };
+    const c = newCustomerRecord(records.length + 1, clock.now());
     records.push(c);
     active++;
     o.event("customer.arrive", { customer: c.id, ...(forced ? { probe: true } : {}) });

@@ -5,7 +5,10 @@
  * validates, and feeds the fleet stream: ingestion stores the batch, once.
  *
  * - Auth: `Authorization: Bearer <machine API key>`; missing or unknown 401,
- *   another machine's key 403 (checked before the body is read).
+ *   another machine's key 403 (checked before the body is read). A key found
+ *   good is remembered for `keyCacheMs` (10 s), so a machine syncing often
+ *   costs the database one lookup per 10 s, and a revoked key stops working
+ *   within that time.
  * - Prices are decimal dollars on the wire, integer cents inside.
  * - Each transaction becomes a `sale` event whose id is derived from machine,
  *   ts, item and index, so a batch sent twice (a retry after a lost response)
@@ -125,6 +128,26 @@ export interface SyncApiOptions {
   log?: Logger;
   /** How long JetStream may take to acknowledge the batch, in ms (default 5000). */
   publishTimeoutMs?: number;
+  /** How long a machine key found good is trusted without asking the database, in ms (default 10 000; 0: never). */
+  keyCacheMs?: number;
+}
+
+/** Machine keys found good lately, by machine and key hash; bounded. */
+class GoodKeys {
+  private readonly until = new Map<string, number>();
+  /** Trusts a good key for `ttlMs`; forgets everything past `capacity` entries. */
+  constructor(private readonly ttlMs: number, private readonly capacity = 100_000) {}
+  /** Whether `keyHash` was found good for `machineId` less than the TTL before `nowMs`. */
+  has(machineId: string, keyHash: string, nowMs: number): boolean {
+    const until = this.until.get(`${machineId}\n${keyHash}`);
+    return until !== undefined && nowMs < until;
+  }
+  /** Remembers that `keyHash` is good for `machineId` as of `nowMs`. */
+  add(machineId: string, keyHash: string, nowMs: number): void {
+    if (this.ttlMs <= 0) return;
+    if (this.until.size >= this.capacity) this.until.clear();
+    this.until.set(`${machineId}\n${keyHash}`, nowMs + this.ttlMs);
+  }
 }
 
 /** Sorts object keys recursively, so equal bodies serialise equally. */
@@ -192,7 +215,7 @@ export async function syncEvents(
   return events;
 }
 
-function requireMachineKey(db: Database): MiddlewareHandler {
+function requireMachineKey(db: Database, goodKeys: GoodKeys, clock: Clock): MiddlewareHandler {
   return async (c, next) => {
     const header = c.req.header("authorization");
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
@@ -204,7 +227,10 @@ function requireMachineKey(db: Database): MiddlewareHandler {
       );
     }
     const machineId = c.req.param("machine_id") ?? "";
+    const keyHash = await hashSecret(match[1]!);
+    if (goodKeys.has(machineId, keyHash, clock.now())) return await next();
     const check = await checkMachineKey(db, machineId, match[1]!);
+    if (check === "ok") goodKeys.add(machineId, keyHash, clock.now());
     if (check === "unknown") return errorResponse(c, "UNAUTHORIZED", "Machine API key is unknown");
     if (check === "other_machine") {
       return errorResponse(
@@ -235,7 +261,10 @@ export function createSyncApi(options: SyncApiOptions): OpenAPIHono {
   });
 
   // Authentication first: a stranger learns nothing about the body's rules.
-  app.use("/api/v1/machines/:machine_id/sync", requireMachineKey(db));
+  app.use(
+    "/api/v1/machines/:machine_id/sync",
+    requireMachineKey(db, new GoodKeys(options.keyCacheMs ?? 10_000), clock),
+  );
   app.use(
     "/api/v1/machines/:machine_id/sync",
     bodyLimit({

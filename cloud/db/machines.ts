@@ -3,6 +3,7 @@
  * ingestion and the operator's CLI share. Keys are 244-bit random strings
  * stored as SHA-256 (a slow hash adds nothing for keys that cannot be guessed).
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { createCryptoRandom, type Random } from "../../random/random.ts";
 import { MachineId } from "../../protocol/define.ts";
@@ -40,10 +41,13 @@ export class ConfigConflictError extends Error {
 /** Machine ids that would collide with fleet subjects (`fleet.alerts.<severity>`). */
 const reservedMachineIds = new Set(["alerts"]);
 
-/** SHA-256 of `secret`, hex. */
-export async function hashSecret(secret: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+/**
+ * SHA-256 of `secret`, hex. Computed at once by `node:crypto` (about 1 µs;
+ * `crypto.subtle` takes tens, more under load): `/sync` hashes a key and
+ * every sale of each request.
+ */
+export function hashSecret(secret: string): Promise<string> {
+  return Promise.resolve(createHash("sha256").update(secret).digest("hex"));
 }
 
 /** A new machine API key: `fmk_` and 244 random bits in hex. */
@@ -121,6 +125,7 @@ export async function checkMachineKey(
       WHERE key_hash = $1 AND revoked_at IS NULL
       ORDER BY (machine_id = $2) DESC LIMIT 1`,
     [keyHash, machineId],
+    { prepare: true },
   );
   const row = rows[0];
   if (!row) return "unknown";
@@ -138,6 +143,7 @@ export async function desiredConfig(
        JOIN machine_configs c ON c.machine_id = m.machine_id AND c.seq = m.desired_config_seq
       WHERE m.machine_id = $1`,
     [machineId],
+    { prepare: true },
   );
   const row = rows[0];
   if (!row) return null;

@@ -136,24 +136,7 @@ function letterIdOf(m: JsMsg): string {
   return `dlq:${msgId || `seq-${m.seq}-${m.info.timestampNanos}`}`;
 }
 
-/** Where each subject points (a machine's subjects repeat in every batch); bounded. */
-class SubjectCache {
-  private readonly known = new Map<string, ReturnType<FleetNames["parse"]>>();
-  /** Creates a cache of `names`' subjects, forgetting all past `capacity`. */
-  constructor(private readonly names: FleetNames, private readonly capacity = 200_000) {}
-  /** `names.parse(subject)`, computed once per subject. */
-  parse(subject: string): ReturnType<FleetNames["parse"]> {
-    let where = this.known.get(subject);
-    if (where === undefined) {
-      if (this.known.size >= this.capacity) this.known.clear();
-      where = this.names.parse(subject);
-      this.known.set(subject, where);
-    }
-    return where;
-  }
-}
-
-function decodeMessage(subjects: SubjectCache, names: FleetNames, m: JsMsg): Decoded {
+function decodeMessage(names: FleetNames, m: JsMsg): Decoded {
   const refuse = (reason: string): Decoded => ({
     ok: false,
     letter: {
@@ -163,18 +146,20 @@ function decodeMessage(subjects: SubjectCache, names: FleetNames, m: JsMsg): Dec
       reason,
     },
   });
-  const where = subjects.parse(m.subject);
-  if (!where) return refuse(`subject is not "${names.root}.<machineId>.<kind>"`);
   const decoded = decodeFleetEvent(m.data);
+  // The usual case costs one comparison: a payload the schema accepted names a
+  // valid machine and kind, so a subject equal to theirs is valid too.
+  if (decoded.ok && m.subject === names.event(decoded.value.machineId, decoded.value.kind)) {
+    return { ok: true, event: decoded.value };
+  }
+  const where = names.parse(m.subject);
+  if (!where) return refuse(`subject is not "${names.root}.<machineId>.<kind>"`);
   if (!decoded.ok) return refuse(decoded.error);
   const e = decoded.value;
   if (e.kind !== where.kind) {
     return refuse(`payload kind "${e.kind}" contradicts subject kind "${where.kind}"`);
   }
-  if (e.machineId !== where.machineId) {
-    return refuse(`payload machineId "${e.machineId}" contradicts subject "${where.machineId}"`);
-  }
-  return { ok: true, event: e };
+  return refuse(`payload machineId "${e.machineId}" contradicts subject "${where.machineId}"`);
 }
 
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, " ").slice(0, 300);
@@ -192,7 +177,6 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
   const log = options.log ?? createLogger({ clock, component: "ingest" });
   const js = jetstream(nc);
   const cache = new MachineCache();
-  const subjects = new SubjectCache(names);
   const stats: IngestStats = {
     batches: 0,
     messages: 0,
@@ -250,7 +234,7 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
     const items: { event: FleetEvent; msg: JsMsg }[] = [];
     const letters = new Map<DeadLetter, JsMsg>();
     for (const m of msgs) {
-      const d = decodeMessage(subjects, names, m);
+      const d = decodeMessage(names, m);
       if (d.ok) items.push({ event: d.event, msg: m });
       else letters.set(d.letter, m);
     }

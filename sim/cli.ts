@@ -148,7 +148,10 @@ async function runCommand(args: string[]): Promise<number> {
     hours !== undefined ? `--hours ${hours}` : "",
   ].filter(Boolean).join(" ");
   if (values.save) {
-    const raw = file === "swarm" ? swarmScenario(seed!, m ?? "liveness") : resolved.scenario;
+    const raw = {
+      ...(file === "swarm" ? swarmScenario(seed!, m ?? "liveness") : resolved.scenario),
+      ...(values.idempotence ? { idempotence: true } : {}),
+    };
     await Deno.writeTextFile(values.save, JSON.stringify(raw, null, 2) + "\n");
   }
   const runSeed = seed ?? resolved.scenario.seed;
@@ -174,7 +177,7 @@ async function runCommand(args: string[]): Promise<number> {
     source,
     ...(seed !== undefined ? { seed } : {}),
     ...(m ? { mode: m } : {}),
-    idempotence: values.idempotence ?? false,
+    ...(values.idempotence ? { idempotence: true } : {}),
     logPath,
     ...(heartbeatMs ? { heartbeatMs } : {}),
     ...(() => {

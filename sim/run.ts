@@ -101,7 +101,7 @@ export async function runScenario(
   const scenario = o.resolved.scenario;
   const seed = o.seed ?? scenario.seed;
   const mode = o.mode ?? scenario.mode;
-  const idempotence = o.idempotence ?? false;
+  const idempotence = o.idempotence ?? scenario.idempotence;
   if (o.logPath) await Deno.mkdir(dirname(o.logPath), { recursive: true });
   const log = new EventLog(o.logPath ? fileSink(o.logPath) : null);
   const elapsedMs = stopwatch();

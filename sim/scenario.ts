@@ -208,6 +208,8 @@ export const Scenario = z.object({
   /** After the day: at most this long for every order to end (liveness) before judging. */
   drainMaxMin: z.number().positive().max(24 * 60).default(120),
   mode: RunMode.default("liveness"),
+  /** Run the idempotence workload (every request resent with its keys) unless told otherwise. */
+  idempotence: z.boolean().default(false),
   machine: MachineSpec.default({
     machineId: "sim-001",
     storageSlots: 48,

@@ -14,6 +14,12 @@ export const MAX_ABOVE_LIMIT_MS = 120 * 60_000;
 export const RESTOCK_GRACE_MS = 30 * 60_000;
 /** Outside the grace, storage may be above the limit this long before sales stop. */
 export const WARM_DEBOUNCE_MS = 2 * 60_000;
+/**
+ * A pizza is offered and picked only if it stays in date this much longer: a
+ * retrieval (rotation, ejection, a retry) ends well within it, so no pizza
+ * expires on its way out of storage.
+ */
+export const SALE_MARGIN_MS = 5 * 60_000;
 
 /** One reading of the storage probe; `tempC` null when the probe could not be read. */
 export interface TempSample {

@@ -6,6 +6,7 @@ import {
   discardReason,
   intervalAboveLimit,
   MAX_ABOVE_LIMIT_MS,
+  SALE_MARGIN_MS,
   salesLimitPassed,
 } from "./food_safety.ts";
 
@@ -86,6 +87,28 @@ Deno.test("carousel food safety: expired pizzas are discarded and never sold", a
       const got = await rig.must(retrieve, { orderId: m });
       assert.equal(got.storageSlot, 1);
     });
+  } finally {
+    await rig.close();
+  }
+});
+
+Deno.test("carousel food safety: a pizza about to expire is neither offered nor picked", async () => {
+  const rig = await startRig();
+  try {
+    const now = rig.tb.clock.now();
+    await rig.must(restock, {
+      performedBy: "tech-1",
+      items: [
+        { pizzaId: "veggie", quantity: 1, storageSlot: 3, expiresAt: now + SALE_MARGIN_MS / 2 },
+        { pizzaId: "veggie", quantity: 1, storageSlot: 4, expiresAt: daysFromNow(rig, 2) },
+      ],
+    });
+    const o = order();
+    await rig.must(reserve, { orderId: o, pizzaId: "veggie" });
+    // It could expire on its way out of storage: it does not count as stock.
+    assert.match((await reserveRefusal(rig, "veggie"))?.message ?? "", /sold out/);
+    const got = await rig.must(retrieve, { orderId: o });
+    assert.equal(got.storageSlot, 4);
   } finally {
     await rig.close();
   }

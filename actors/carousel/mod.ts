@@ -38,6 +38,7 @@ import {
   isAboveLimit,
   pendingAboveLimitMs,
   RESTOCK_GRACE_MS,
+  SALE_MARGIN_MS,
   type TempSample,
 } from "./food_safety.ts";
 
@@ -169,7 +170,7 @@ export function startCarousel(
   let lastGoodTempC = store.getState<number | null>("lastGoodTempC", null);
 
   const isSellable = (item: StoredItem, nowMs: number) =>
-    discardReason(item, lastSample, nowMs) === null;
+    discardReason(item, lastSample, nowMs + SALE_MARGIN_MS) === null;
 
   const availableCounts = (nowMs: number): Record<string, number> => {
     const counts: Record<string, number> = {};

@@ -117,7 +117,7 @@ export interface IngestWorker {
   stats(): IngestStats;
   /** Resolves when the worker's loop ended (stopped or crashed). */
   readonly done: Promise<void>;
-  /** Finishes the batch in hand, then stops fetching. */
+  /** Finishes the batch in hand and the fetch under way (handing its messages back), then stops. */
   stop(): Promise<void>;
 }
 
@@ -336,8 +336,8 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
     let next: Promise<JsMsg[]> | null = null;
     /**
      * The prefetched batch's messages, once its fetch ended (at most the fetch
-     * expiry later); with `cut`, it ends now, and what the server still sends
-     * it comes back after the ack wait.
+     * expiry later). With `cut`, it ends now, as in a dead process: what the
+     * server still sends it comes back only after the ack wait.
      */
     const dropNext = async (cut: boolean): Promise<JsMsg[]> => {
       const pending = next;
@@ -378,7 +378,7 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
         const delayMs = Math.min(maxBackoffMs, 100 * 2 ** Math.min(failures, 10));
         stats.retries += msgs.length ? 1 : 0;
         stats.lastError = oneLine(String(err));
-        const prefetched = await dropNext(stopping);
+        const prefetched = await dropNext(false);
         if (msgs.length || prefetched.length) {
           handBack([...msgs, ...prefetched], delayMs);
           log.log("warn", "batch handed back", {
@@ -393,7 +393,7 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
       }
     }
     // Fetched but never started: another worker takes them at once.
-    handBack(await dropNext(true), 0);
+    handBack(await dropNext(false), 0);
   };
 
   // A prune under way finishes before the worker counts as done.
@@ -402,9 +402,10 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
     stats: () => ({ ...stats }),
     done,
     async stop() {
+      // A fetch under way is left to end (at most its expiry): cut short, it
+      // would lose what the server is sending it until the ack wait runs out.
       stopping = true;
       abort.abort();
-      for (const iter of fetching) iter.stop();
       await done;
     },
   };

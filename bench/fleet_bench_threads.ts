@@ -85,6 +85,7 @@ async function publish(job: PublisherJob): Promise<void> {
       failed,
       publishPerS: published / ((endMs - t0) / 1000),
       t0,
+      endMs,
       cpuS: threadCpuS() - cpu0,
     },
   });

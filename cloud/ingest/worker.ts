@@ -288,8 +288,7 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
     });
   };
 
-  // The next batch is fetched while the current one commits: at a high rate
-  // it is full by then, and the worker never waits for the stream.
+  /** One batch: full, or what came before the fetch expired. */
   const fetchBatch = async (consumer: Consumer): Promise<JsMsg[]> => {
     const iter = await consumer.fetch({ max_messages: batchSize, expires });
     fetching.add(iter);
@@ -359,8 +358,10 @@ export function startIngestWorker(options: IngestWorkerOptions): IngestWorker {
           handBack(msgs, 0);
           break;
         }
+        // The next batch comes in while this one commits: at a high rate it
+        // is full by then, and the worker never waits for the stream. Its
+        // failure is handled where it is awaited.
         next = fetchBatch(consumer);
-        // Its failure is handled where it is awaited.
         next.catch(() => {});
         await handle(msgs);
         failures = 0;

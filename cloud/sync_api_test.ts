@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { silentLogger } from "../log/log.ts";
+import { createRealClock } from "../clock/clock.ts";
 import { sharedNatsUrl, waitFor } from "../testing/nats.ts";
 import { fleetNames } from "../protocol/fleet.ts";
 import { backends, openTestDatabase } from "./db/test_databases.ts";
@@ -153,6 +154,31 @@ for (const backend of backends) {
           key,
         );
         assert.deepEqual(await current.json(), { status: "success" });
+      });
+
+      await t.step("a good key is trusted 10 s, then asked again: revoked, it stops", async () => {
+        const real = createRealClock();
+        let skewMs = 0;
+        const clock = {
+          now: () => real.now() + skewMs,
+          setTimeout: (fn: () => void, ms: number) => real.setTimeout(fn, ms),
+          clearTimeout: (h: unknown) => real.clearTimeout(h),
+        };
+        const trusting = createSyncApi({ db, nc, names, clock, log: silentLogger });
+        const asking = createSyncApi({ db, nc, names, keyCacheMs: 0, log: silentLogger });
+        const sync = (api: typeof trusting) =>
+          api.request("/api/v1/machines/vm-2/sync", {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${otherKey}` },
+            body: JSON.stringify({ ...seedPayload, transactions: [] }),
+          });
+        assert.equal((await sync(trusting)).status, 200);
+        await db.query("UPDATE machine_api_keys SET revoked_at = now() WHERE machine_id = 'vm-2'");
+        assert.equal((await sync(asking)).status, 401, "without the cache: refused at once");
+        skewMs = 9_000;
+        assert.equal((await sync(trusting)).status, 200, "still trusted within 10 s");
+        skewMs = 10_001;
+        assert.equal((await sync(trusting)).status, 401, "asked again after 10 s: refused");
       });
 
       await t.step("503 when the fleet stream does not take the batch", async () => {

@@ -339,6 +339,37 @@ export function ingestionSuite(backend: Backend): void {
         assert.equal(rows[0]!.status, "PAID");
       });
 
+      await t.step("events Postgres refuses in a big batch: the rest stored once", async () => {
+        await Promise.all(f.workers.splice(0).map((w) => w.stop()));
+        const jsm = await jetstreamManager(f.nc);
+        const lettersBefore = (await jsm.streams.info(f.names.deadLetterStream)).state.messages;
+        const good = Array.from({ length: 300 }, (_, i) => sale(`sp${i % 7}`, `sp-${i}`));
+        const bad = [7, 211].map((i) => ({ ...sale("sp1", `bad-${i}`), itemId: "a\u0000b" }));
+        const all: FleetEvent[] = [...good];
+        all.splice(7, 0, bad[0]!);
+        all.splice(211, 0, bad[1]!);
+        for (const e of all) await f.publish(e);
+        // One worker, one batch: the refused events sit among the good ones.
+        const w = f.start({ batchSize: 500 });
+        await waitFor(
+          "the good stored, the bad dead-lettered",
+          async () =>
+            (await f.count("SELECT count(*)::int AS n FROM sales WHERE machine_id LIKE 'sp%'")) ===
+                good.length &&
+              (await jsm.streams.info(f.names.deadLetterStream)).state.messages ===
+                lettersBefore + 2
+              ? true
+              : undefined,
+          20_000,
+        );
+        assert.equal(w.stats().applied, good.length);
+        assert.equal(w.stats().deadLetters, 2);
+        assert.equal(
+          await f.count("SELECT count(*)::int AS n FROM sales WHERE sale_id LIKE 'bad-%'"),
+          0,
+        );
+      });
+
       for (const point of ["beforeCommit", "afterCommit"] as const) {
         await t.step(`a worker killed ${point} loses nothing and duplicates nothing`, async () => {
           await Promise.all(f.workers.splice(0).map((w) => w.stop()));

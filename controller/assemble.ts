@@ -172,7 +172,7 @@ export async function assembleMachine(o: AssemblyOptions): Promise<Assembly> {
   }
   if (runs("arm")) {
     const { arm } = needHw("arm");
-    specs.push({ component: "arm", start: () => startArm(ctx(), arm.driver) });
+    specs.push({ component: "arm", start: () => startArm(ctx(), arm.driver, { journal }) });
   }
   if (runs("payment")) {
     const { payment } = needHw("payment");

@@ -10,6 +10,7 @@ import { createCryptoRandom } from "../../random/random.ts";
 import { safetyStatus, testActorContext, testConfig } from "../../testing/fixtures.ts";
 import { connectTestBus, waitFor } from "../../testing/nats.ts";
 import { type ArmOptions, startArm } from "./mod.ts";
+import { openJournal } from "../../journal/journal.ts";
 
 const speed = 100;
 /** Request deadline in clock ms: 5 s of wall time. */
@@ -18,7 +19,10 @@ const random = createCryptoRandom();
 
 const config = testConfig();
 
-async function setup(options: { sim?: SimArmOptions; arm?: ArmOptions } = {}) {
+async function setup(
+  options: { sim?: SimArmOptions; arm?: Omit<ArmOptions, "journal"> } = {},
+) {
+  const journal = openJournal(":memory:");
   const tb = await connectTestBus({ speed });
   const plant = new SimPlant(tb.clock);
   const sim = createSimArm(plant, options.sim);
@@ -35,7 +39,9 @@ async function setup(options: { sim?: SimArmOptions; arm?: ArmOptions } = {}) {
   tb.bus.subscribe(arm.taken, m, (e) => events.taken.push(e));
   tb.bus.subscribe(arm.fault, m, (e) => events.fault.push(e));
   tb.bus.subscribe(alert.arm, m, (e) => events.alert.push(e));
-  const actor = startArm(testActorContext(tb, config), sim.driver, options.arm);
+  const start = () =>
+    startArm(testActorContext(tb, config), sim.driver, { ...options.arm, journal });
+  let actor = start();
   const call = <Q, R>(def: CommandDef<Q, R>, payload: Q): Promise<Result<R>> =>
     tb.bus.request(def, payload, { timeoutMs: requestTimeoutMs });
   const status = async () => {
@@ -85,8 +91,16 @@ async function setup(options: { sim?: SimArmOptions; arm?: ArmOptions } = {}) {
     tb,
     plant,
     sim,
-    actor,
     events,
+    /** The arm actor running now. */
+    get actor() {
+      return actor;
+    },
+    /** Stops the arm actor and starts a new one on the same journal and drive: a reboot. */
+    async restart() {
+      await actor.stop();
+      actor = start();
+    },
     call,
     status,
     statusWhere,
@@ -192,6 +206,13 @@ Deno.test("arm: storage → oven → pickup, the customer takes the pizza once",
       assert.match(msg, /already taken/);
       await a.settle();
       assert.equal(a.events.taken.length, 1);
+    });
+
+    await t.step("after a reboot on the same journal, status still names it", async () => {
+      await a.restart();
+      const s = await a.status();
+      assert.deepEqual(s.taken, [order]);
+      assert.match(conflictMessage(await a.call(arm.openDoor, { orderId: order })), /taken/);
     });
   } finally {
     await a.close();

@@ -20,7 +20,7 @@ import {
 } from "./rules.ts";
 
 /** How many finished moves and taken orders the arm remembers for retries. */
-const historyLength = 64;
+export const historyLength = 64;
 
 /** What the host hands the machine at start. */
 export interface ArmInput {
@@ -36,6 +36,8 @@ export interface ArmInput {
   /** No deadline is shorter than this, however short the nominal time. */
   minDeadlineMs: number;
   travelTimeMs: (from: ArmPosition, to: ArmPosition) => number;
+  /** Orders whose pizza was taken, oldest first, as the journal kept them across restarts. */
+  taken: string[];
 }
 
 /** The arm's context. */
@@ -178,6 +180,8 @@ export const armMachine = setup({
     publishDoorOpen: () => {},
     publishDoorClosed: () => {},
     publishTaken: () => {},
+    /** Journals `context.takenOrderId` before anything else learns of it. */
+    journalTaken: () => {},
     publishFault: () => {},
 
     assignSensors: assign(({ context, event }) =>
@@ -316,7 +320,7 @@ export const armMachine = setup({
     safetyCauses: [],
     fault: null,
     placed: [],
-    taken: [],
+    taken: input.taken.slice(-historyLength),
     pickupBays: input.pickupBays,
     move: null,
     lastOrderId: null,
@@ -390,7 +394,7 @@ export const armMachine = setup({
       on: {
         SENSORS: {
           guard: "pizzaLeft",
-          actions: ["noteTaken", "assignSensors"],
+          actions: ["noteTaken", "journalTaken", "assignSensors"],
         },
       },
       states: {
@@ -412,7 +416,7 @@ export const armMachine = setup({
             SENSORS: {
               guard: "pizzaLeft",
               target: "closing",
-              actions: ["noteTaken", "assignSensors"],
+              actions: ["noteTaken", "journalTaken", "assignSensors"],
             },
           },
         },

@@ -19,11 +19,15 @@ import {
 import type { ArmPosition } from "../../protocol/arm.ts";
 import { type ArmContext, type ArmEvent, armMachine, type ArmSnapshot } from "./machine.ts";
 import { doorRefusal, haltReason, moveRefusal, resetRefusal } from "./rules.ts";
+import { TakenStore } from "./taken_store.ts";
+import type { Journal } from "../../journal/journal.ts";
 
 export { armMachine, type ArmSnapshot } from "./machine.ts";
 
 /** Options of {@linkcode startArm}. */
 export interface ArmOptions {
+  /** The machine's journal: taken pizzas are recorded in it. */
+  journal: Journal;
   /** The door closes after this long when the customer does not take the pizza (default 60 s). */
   doorTimeoutMs?: number;
   /** A move or door stroke faults after this many times its nominal time (default 3). */
@@ -94,10 +98,11 @@ function doorConflict(s: ArmSnapshot, orderId: string): string | null {
 export function startArm(
   ctx: ActorContext,
   driver: ArmDriver,
-  options: ArmOptions = {},
+  options: ArmOptions,
 ): RunningActor {
   const { bus, clock, random } = ctx;
   const log = ctx.log.child("arm");
+  const takenStore = new TakenStore(options.journal);
   const pending = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown>) => {
     pending.add(p);
@@ -189,6 +194,9 @@ export function startArm(
       },
       publishDoorOpen: ({ context }) => publishDoor(true, context.doorOrderId),
       publishDoorClosed: ({ context }) => publishDoor(false, context.doorOrderId),
+      journalTaken: ({ context }) => {
+        if (context.takenOrderId) takenStore.add(context.takenOrderId, clock.now());
+      },
       publishTaken: ({ context }) => {
         const orderId = context.takenOrderId;
         if (!orderId) return;
@@ -210,6 +218,7 @@ export function startArm(
       deadlineFactor: options.deadlineFactor ?? 3,
       minDeadlineMs: options.minDeadlineMs ?? 2_000,
       travelTimeMs: (from, to) => driver.travelTimeMs(from, to),
+      taken: takenStore.recent(),
     },
   });
   actor.subscribe({

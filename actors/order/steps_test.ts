@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fail, ok, type Result } from "../../protocol/define.ts";
 import { createVirtualClock } from "../../sim/virtual_clock.ts";
 import { StepError } from "./order_machine.ts";
-import { untilDone, type WakeSource } from "./steps.ts";
+import { untilDone, type UntilDoneOptions, type WakeSource } from "./steps.ts";
 
 type Op = { status: "RUNNING" | "DONE" };
 
@@ -39,18 +39,24 @@ function handWake() {
 
 const isDone = (r: Op) => r.status === "DONE";
 
+/** Waits for `op` on a fresh virtual clock: polls every 10 s, 60 s deadline, unless `options` say. */
+function waitOn(op: ReturnType<typeof operation>, options: Partial<UntilDoneOptions> = {}) {
+  const clock = createVirtualClock(1_000_000);
+  const done = untilDone(op.attempt, isDone, {
+    clock,
+    what: "test",
+    pollMs: 10_000,
+    deadlineMs: 60_000,
+    ...options,
+  });
+  return { clock, done };
+}
+
 Deno.test("untilDone: the component's event ends the wait at once; the poll is the fallback", async (t) => {
   await t.step("an event asks again without waiting for the poll", async () => {
-    const clock = createVirtualClock(1_000_000);
     const op = operation();
     const w = handWake();
-    const done = untilDone(op.attempt, isDone, {
-      clock,
-      what: "test",
-      pollMs: 10_000,
-      deadlineMs: 60_000,
-      wakeOn: [w.source],
-    });
+    const { clock, done } = waitOn(op, { wakeOn: [w.source] });
     await clock.settle();
     assert.equal(op.asks, 1);
     assert.equal(w.subscribed, true);
@@ -64,16 +70,9 @@ Deno.test("untilDone: the component's event ends the wait at once; the poll is t
   });
 
   await t.step("a lost event: the poll asks again after pollMs", async () => {
-    const clock = createVirtualClock(1_000_000);
     const op = operation();
     const w = handWake();
-    const done = untilDone(op.attempt, isDone, {
-      clock,
-      what: "test",
-      pollMs: 10_000,
-      deadlineMs: 60_000,
-      wakeOn: [w.source],
-    });
+    const { clock, done } = waitOn(op, { wakeOn: [w.source] });
     await clock.runFor(9_999);
     assert.equal(op.asks, 1);
     op.finish();
@@ -83,7 +82,6 @@ Deno.test("untilDone: the component's event ends the wait at once; the poll is t
   });
 
   await t.step("an event that arrives while an attempt is in flight is not lost", async () => {
-    const clock = createVirtualClock(1_000_000);
     const w = handWake();
     const op = operation((n) => {
       if (n !== 1) return undefined;
@@ -91,13 +89,7 @@ Deno.test("untilDone: the component's event ends the wait at once; the poll is t
       w.fire();
       return ok<Op>({ status: "RUNNING" });
     });
-    const done = untilDone(op.attempt, isDone, {
-      clock,
-      what: "test",
-      pollMs: 10_000,
-      deadlineMs: 60_000,
-      wakeOn: [w.source],
-    });
+    const { clock, done } = waitOn(op, { wakeOn: [w.source] });
     await clock.settle();
     assert.deepEqual(await done, { status: "DONE" });
     assert.equal(op.asks, 2);
@@ -107,18 +99,11 @@ Deno.test("untilDone: the component's event ends the wait at once; the poll is t
 
 Deno.test("untilDone: refusals, deadlines and aborts end the wait and unsubscribe", async (t) => {
   await t.step("transient errors are retried, a refusal is thrown at once", async () => {
-    const clock = createVirtualClock(1_000_000);
     const w = handWake();
     const op = operation((n) =>
       n === 1 ? fail("UNAVAILABLE", "oven is not answering") : fail("CONFLICT", "oven in fault")
     );
-    const done = untilDone(op.attempt, isDone, {
-      clock,
-      what: "cooking",
-      pollMs: 10_000,
-      deadlineMs: 60_000,
-      wakeOn: [w.source],
-    });
+    const { clock, done } = waitOn(op, { what: "cooking", wakeOn: [w.source] });
     const caught = done.catch((err: unknown) => err);
     await clock.settle();
     w.fire();
@@ -131,14 +116,8 @@ Deno.test("untilDone: refusals, deadlines and aborts end the wait and unsubscrib
   });
 
   await t.step("the deadline holds: TIMEOUT naming what was awaited", async () => {
-    const clock = createVirtualClock(1_000_000);
     const op = operation();
-    const done = untilDone(op.attempt, isDone, {
-      clock,
-      what: "arm move to PICKUP",
-      pollMs: 10_000,
-      deadlineMs: 25_000,
-    });
+    const { clock, done } = waitOn(op, { what: "arm move to PICKUP", deadlineMs: 25_000 });
     const caught = done.catch((err: unknown) => err);
     await clock.runFor(25_000);
     const err = await caught;
@@ -149,18 +128,10 @@ Deno.test("untilDone: refusals, deadlines and aborts end the wait and unsubscrib
   });
 
   await t.step("an abort ends the wait; later events do nothing", async () => {
-    const clock = createVirtualClock(1_000_000);
     const op = operation();
     const w = handWake();
     const stop = new AbortController();
-    const done = untilDone(op.attempt, isDone, {
-      clock,
-      what: "test",
-      pollMs: 10_000,
-      deadlineMs: 60_000,
-      signal: stop.signal,
-      wakeOn: [w.source],
-    });
+    const { clock, done } = waitOn(op, { signal: stop.signal, wakeOn: [w.source] });
     const caught = done.catch((err: unknown) => err);
     await clock.settle();
     stop.abort(new Error("order stopped"));

@@ -142,7 +142,8 @@ function sale(machineId: string, id: string, ts = 1_760_000_000_000): FleetEvent
   };
 }
 
-function alertEvent(
+/** A carousel alert as a fleet event, raised or cleared. */
+export function alertEvent(
   machineId: string,
   id: string,
   type: "LOW_INVENTORY" | "PAYMENT_ISSUE",

@@ -3,11 +3,12 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { silentLogger } from "../../log/log.ts";
 import { sharedNatsUrl, waitFor } from "../../testing/nats.ts";
-import { encodeFleetEvent, type FleetEvent, fleetNames } from "../../protocol/fleet.ts";
+import { encodeFleetEvent, fleetNames } from "../../protocol/fleet.ts";
 import type { Database } from "../db/database.ts";
 import { backends, openTestDatabase } from "../db/test_databases.ts";
 import { processedEventsRetentionMs, pruneProcessedEvents } from "./prune.ts";
 import { deleteFleetStreams, ensureIngestConsumer, startIngestWorker } from "./mod.ts";
+import { alertEvent } from "./ingest_suite.ts";
 
 const day = 24 * 60 * 60_000;
 
@@ -26,26 +27,6 @@ const count = async (db: Database, machineId: string) =>
     "SELECT count(*)::int AS n FROM processed_events WHERE machine_id = $1",
     [machineId],
   ))[0]!.n;
-
-function alert(machineId: string, id: string): FleetEvent {
-  const ts = 1_760_000_000_000;
-  return {
-    id,
-    machineId,
-    ts,
-    kind: "alert",
-    component: "carousel",
-    alert: {
-      alertId: "a-1",
-      type: "LOW_INVENTORY",
-      severity: "WARNING",
-      message: "low",
-      resolved: false,
-      createdAt: ts,
-      resolvedAt: null,
-    },
-  };
-}
 
 for (const backend of backends) {
   Deno.test(`processed_events pruning on ${backend}`, async (t) => {
@@ -74,7 +55,7 @@ for (const backend of backends) {
         try {
           await ensureIngestConsumer(nc, names);
           await admitted(db, "stale", 4, 20);
-          const repeat = alert("young", "young-1");
+          const repeat = alertEvent("young", "young-1", "LOW_INVENTORY", false, 1_760_000_000_000);
           await jetstream(nc).publish(names.event("young", "alert"), encodeFleetEvent(repeat));
           const worker = startIngestWorker({ db, nc, names, log: silentLogger });
           await waitFor(

@@ -70,7 +70,9 @@ function watchInputs(
         inFlight = false;
         if (stopped) return;
         if (failures > 0) log.log("info", "safety inputs readable again", { failures });
-        const merged = { ...reading, ...Object.fromEntries(heardDuringRead) };
+        const merged = heardDuringRead.size === 0
+          ? { ...reading }
+          : { ...reading, ...Object.fromEntries(heardDuringRead) };
         const key = readingKey(merged);
         const nowMs = clock.now();
         if (failures === 0 && key === lastKey && nowMs - lastSentMs < QUIET_POLL_MS) return;

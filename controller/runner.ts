@@ -1,7 +1,8 @@
 /**
  * The host of a process's actors: starts them, publishes one heartbeat for
- * all of them every period, and answers the supervisor's restart command for it. XState
- * has no restart supervision; this host plus the supervisor provide it.
+ * all of them every period, and answers the supervisor's restart command for
+ * each. XState has no restart supervision; this host plus the supervisor
+ * provide it.
  */
 import type { TypedBus } from "../bus/typed_bus.ts";
 import { type Clock, every } from "../clock/clock.ts";

@@ -54,8 +54,8 @@ export function ovenStatusOf(snapshot: OvenSnapshot): oven.OvenStatus {
 
 /**
  * Starts the oven actor on `driver`: its control loop steers the heater every
- * 100 ms while a pizza cooks (every second otherwise), the machine serves `protocol/oven.ts` and publishes its events. `stop()`
- * turns the heater off.
+ * 100 ms while a pizza cooks (every second otherwise); its machine serves
+ * `protocol/oven.ts` and publishes its events. `stop()` turns the heater off.
  */
 export function startOven(
   ctx: ActorContext,

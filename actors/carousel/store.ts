@@ -2,7 +2,8 @@
  * The carousel's durable record in the machine journal: stock (one row per
  * restocked batch, with its time-temperature record), reservations, the
  * food-safety log, the maintenance log and the food-safety latch. The
- * journal is the truth; nothing here is cached.
+ * journal is the truth: the stock and reservation lists are cached only until
+ * the next write, and never read from the cache inside a transaction.
  */
 import { type Journal, migrate } from "../../journal/journal.ts";
 import type { z } from "zod";
@@ -133,6 +134,7 @@ function toReservation(r: Row): Reservation {
 /** Typed access to the carousel's tables; callers group writes in `transaction`. */
 export class CarouselStore {
   #writes = 0;
+  #cache = new Map<string, { version: number; rows: unknown }>();
 
   /** Counts writes to batches and reservations, so a reader can tell nothing changed. */
   get version(): number {
@@ -144,11 +146,27 @@ export class CarouselStore {
     migrate(db, "carousel", MIGRATIONS);
   }
 
+  /**
+   * `read()`, reused while nothing was written since. Every status request and
+   * stock event lists the stock, which made these lists a hot path of a
+   * simulated day. Inside a transaction the journal answers, as the
+   * transaction may yet roll back what it wrote.
+   */
+  #cached<T>(key: string, read: () => T): T {
+    if (this.db.isTransaction) return read();
+    const hit = this.#cache.get(key);
+    if (hit?.version === this.#writes) return hit.rows as T;
+    const rows = read();
+    this.#cache.set(key, { version: this.#writes, rows });
+    return rows;
+  }
+
   /** Batches still holding pizzas, earliest expiry first. */
-  items(): StoredItem[] {
-    return this.db.prepare(
-      "SELECT * FROM carousel_items WHERE quantity > 0 ORDER BY expires_at, added_at, storage_slot, item_id",
-    ).all().map((r) => toItem(r as Row));
+  items(): readonly Readonly<StoredItem>[] {
+    return this.#cached("items", () =>
+      this.db.prepare(
+        "SELECT * FROM carousel_items WHERE quantity > 0 ORDER BY expires_at, added_at, storage_slot, item_id",
+      ).all().map((r) => toItem(r as Row)));
   }
 
   /** A batch by id, empty or not. */
@@ -204,9 +222,13 @@ export class CarouselStore {
   }
 
   /** Every reservation, oldest first. */
-  reservations(): Reservation[] {
-    return this.db.prepare("SELECT * FROM carousel_reservations ORDER BY reserved_at, order_id")
-      .all().map((r) => toReservation(r as Row));
+  reservations(): readonly Readonly<Reservation>[] {
+    return this.#cached(
+      "reservations",
+      () =>
+        this.db.prepare("SELECT * FROM carousel_reservations ORDER BY reserved_at, order_id")
+          .all().map((r) => toReservation(r as Row)),
+    );
   }
 
   /** The reservation of `orderId`. */

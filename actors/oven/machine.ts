@@ -89,7 +89,7 @@ export const defaultOvenLimits: OvenLimits = {
   telemetryDeadbandC: 0.5,
   telemetryKeepaliveMs: 10_000,
   progressPeriodMs: 5_000,
-  samplePeriodMs: 1_000,
+  samplePeriodMs: 5_000,
   sensorSilenceMs: 20_000,
   sessionHistory: 100,
 };

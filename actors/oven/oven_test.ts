@@ -161,7 +161,8 @@ Deno.test("oven: cooks a pizza from cold", async (t) => {
       const during = r.temperatures.filter((m) =>
         m.ts > bakingFrom && m.ts <= done.session.completedAt!
       );
-      assert.ok(during.length >= 20, `only ${during.length} samples while baking`);
+      // The keepalive alone makes one event every 10 s of the 120 s bake.
+      assert.ok(during.length >= 12, `only ${during.length} samples while baking`);
       for (const m of during) {
         assert.ok(Math.abs(m.temperatureC - 220) <= 10, `left the band: ${m.temperatureC}`);
       }

@@ -84,14 +84,29 @@ export function describeZodError(error: z.ZodError): string {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * Texts this process serialised lately, each with the schema that validated
+ * it. A process that hears its own messages (every actor of a controller on
+ * one bus, the simulator above all) would otherwise validate each one twice.
+ * Every message carries a fresh id, so a text is seen again only as a copy of
+ * the very message; the memo is cleared when full, which costs only a
+ * revalidation.
+ */
+const recentlyEncoded = new Map<string, z.ZodType>();
+const RECENT_LIMIT = 4_096;
+
 /** Parses JSON bytes and validates them with `schema`, naming the bad field. */
 export function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array): Decoded<T> {
   let raw: unknown;
+  const text = decoder.decode(data);
   try {
-    raw = JSON.parse(decoder.decode(data));
+    raw = JSON.parse(text);
   } catch {
     return { ok: false, error: "(body): not valid JSON" };
   }
+  // Our protocol's schemas have no transforms or defaults: what they accepted
+  // and serialised parses back to exactly what they would return.
+  if (recentlyEncoded.get(text) === schema) return { ok: true, value: raw as T };
   const parsed = schema.safeParse(raw);
   return parsed.success
     ? { ok: true, value: parsed.data }
@@ -100,7 +115,10 @@ export function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array): Decoded<T
 
 /** Validates `value` with `schema`, then serialises it. @throws {z.ZodError} When invalid. */
 export function encodeWith<T>(schema: z.ZodType<T>, value: T): Uint8Array {
-  return encoder.encode(JSON.stringify(schema.parse(value)));
+  const text = JSON.stringify(schema.parse(value));
+  if (recentlyEncoded.size >= RECENT_LIMIT) recentlyEncoded.clear();
+  recentlyEncoded.set(text, schema);
+  return encoder.encode(text);
 }
 
 /** A published event: `fornax.<machineId>.<component>.evt.<name>`. */

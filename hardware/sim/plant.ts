@@ -28,6 +28,8 @@ export class SimPlant {
     PlantSignals.options.map((s) => [s, false]),
   );
   private readonly listeners = new Set<SignalListener>();
+  /** The signals as a record, rebuilt only after a change: the safety poll reads them twice a second. */
+  private signalRecord: Readonly<Record<PlantSignal, boolean>> | null = null;
   /** Registered by the oven model. */
   oven: OvenProbe | null = null;
   /** Registered by the storage model. */
@@ -45,6 +47,7 @@ export class SimPlant {
   set(signal: PlantSignal, value: boolean): void {
     if (this.get(signal) === value) return;
     this.signals.set(signal, value);
+    this.signalRecord = null;
     for (const fn of [...this.listeners]) fn(signal, value);
   }
 
@@ -57,7 +60,9 @@ export class SimPlant {
   /** Every sensor now. */
   snapshot(): PlantSnapshot {
     return {
-      signals: Object.fromEntries(this.signals) as Record<PlantSignal, boolean>,
+      signals: this.signalRecord ??= Object.freeze(
+        Object.fromEntries(this.signals) as Record<PlantSignal, boolean>,
+      ),
       ovenTempC: this.oven?.temperatureC() ?? this.ambientC,
       storageTempC: this.storage?.temperatureC() ?? this.ambientC,
       heaterPct: this.oven?.heaterPct() ?? 0,

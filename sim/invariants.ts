@@ -83,6 +83,8 @@ export interface FinalState {
 
 /** Tolerance of the physical bake check: two sampling periods. */
 const bakeToleranceMs = 2000;
+/** The oven's temperature is kept this often for the bake check and the report. */
+const ovenSampleMs = 1000;
 /** Oven within this of its target counts as baking (the oven's own band). */
 const bakeBandC = 10;
 
@@ -94,6 +96,8 @@ export class InvariantChecker {
   private readonly samplesC: number[] = [];
   private readonly trays = new Map<string, PhysicalPizza | null>();
   private maxOvenC = -Infinity;
+  private ovenOver = false;
+  private nextOvenSampleMs = -Infinity;
   private checkedServed = new Set<string>();
 
   /** Starts watching the plant's signals. */
@@ -104,7 +108,7 @@ export class InvariantChecker {
     });
   }
 
-  /** Hottest oven temperature sampled, °C. */
+  /** Hottest oven temperature, °C. */
   get maxOvenTempC(): number {
     return this.maxOvenC;
   }
@@ -164,12 +168,15 @@ export class InvariantChecker {
     }
   }
 
-  /** One sample of the oven's real temperature. */
-  onOvenSample(atMs: number, tempC: number): void {
-    this.samplesT.push(atMs);
-    this.samplesC.push(tempC);
+  /**
+   * The oven's real temperature at the end of one model sub-step: every step
+   * counts for the hottest temperature and the limit, one a second is kept
+   * for the bake check and the report.
+   */
+  onOvenStep(atMs: number, tempC: number): void {
     if (tempC > this.maxOvenC) this.maxOvenC = tempC;
-    if (tempC > OVEN_OVER_TEMPERATURE_C) {
+    const over = tempC > OVEN_OVER_TEMPERATURE_C;
+    if (over && !this.ovenOver) {
       this.violate({
         invariant: "oven-limit",
         atMs,
@@ -178,6 +185,11 @@ export class InvariantChecker {
         } °C, above its safety limit of ${OVEN_OVER_TEMPERATURE_C} °C`,
       });
     }
+    this.ovenOver = over;
+    if (atMs < this.nextOvenSampleMs) return;
+    this.samplesT.push(atMs);
+    this.samplesC.push(tempC);
+    this.nextOvenSampleMs = atMs + ovenSampleMs;
   }
 
   /** Real oven samples (time, °C), for the report. */

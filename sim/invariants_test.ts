@@ -132,13 +132,17 @@ Deno.test("invariant arm-safe: an e-stop that does not stop the arm is caught", 
   }
 });
 
-Deno.test("invariant oven-limit: the real oven above 300 °C", () => {
+Deno.test("invariant oven-limit: the real oven above 300 °C, even between two seconds", () => {
   const r = rig();
   try {
-    r.checker.onOvenSample(t0, 250);
+    r.checker.onOvenStep(t0, 250);
     assert.deepEqual(names(r.checker), []);
-    r.checker.onOvenSample(t0 + 1000, 301.5);
+    // One 100 ms model step above the limit, between two kept samples.
+    r.checker.onOvenStep(t0 + 100, 301.5);
+    r.checker.onOvenStep(t0 + 200, 299);
     assert.deepEqual(names(r.checker), ["oven-limit"]);
+    assert.equal(r.checker.maxOvenTempC, 301.5);
+    assert.deepEqual(r.checker.ovenSamples(), { t: [t0], c: [250] });
   } finally {
     r.close();
   }
@@ -163,7 +167,7 @@ Deno.test("invariant cooked-enough: a session the real oven never held at temper
   const r = rig();
   try {
     const id = "00000000-0000-4000-8000-000000000002";
-    for (let t = 0; t <= 300; t++) r.checker.onOvenSample(t0 + t * 1000, 180);
+    for (let t = 0; t <= 3000; t++) r.checker.onOvenStep(t0 + t * 100, 180);
     r.event("arm.moved", { orderId: id, position: "OVEN" });
     r.event("oven.cooked", {
       orderId: id,

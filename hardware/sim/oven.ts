@@ -31,6 +31,13 @@ export interface SimOvenModel extends OvenProbe {
   loadPizza(heatJ?: number): void;
   /** Heater power delivered now, in W (0 while power is cut or the heater failed). */
   powerW(): number;
+  /**
+   * Calls `fn` with the temperature at the end of every integration sub-step,
+   * in order, until the returned function is called: an exact trace however
+   * seldom the oven is read. Sub-steps are integrated lazily, so `fn` may hear
+   * of a step later than its `atMs`.
+   */
+  watch(fn: (atMs: number, tempC: number) => void): () => void;
   /** Stops listening to the plant and unregisters the probe. */
   dispose(): void;
 }
@@ -65,6 +72,7 @@ export function createSimOven(plant: SimPlant, options: SimOvenOptions = {}): Si
   let energyWh = 0;
   let powered = isPowered();
   let integratedToMs = clock.now();
+  const watchers = new Set<(atMs: number, tempC: number) => void>();
 
   function isPowered(): boolean {
     return !plant.get("heaterPowerCut") && !plant.get("heaterFailed");
@@ -83,6 +91,7 @@ export function createSimOven(plant: SimPlant, options: SimOvenOptions = {}): Si
       tempC = settleC + (tempC - settleC) * decay;
       energyWh += powerW * stepMs / 3_600_000;
       integratedToMs += stepMs;
+      for (const fn of watchers) fn(integratedToMs, tempC);
     }
   }
 
@@ -108,8 +117,13 @@ export function createSimOven(plant: SimPlant, options: SimOvenOptions = {}): Si
       advance();
       tempC -= Math.max(0, heatJ) / thermalMassJPerK;
     },
+    watch(fn) {
+      watchers.add(fn);
+      return () => watchers.delete(fn);
+    },
     dispose() {
       unlisten();
+      watchers.clear();
       if (plant.oven === model) plant.oven = null;
     },
   };

@@ -36,6 +36,9 @@ export interface HardwareWatch {
   ejected?(slot: number): void;
 }
 
+/** What a dead life's device calls resolve with: a promise that never settles. */
+const NEVER: Promise<never> = new Promise(() => {});
+
 /** A controller life: wrapped clock, bus, plant and drivers that all die together. */
 export class Incarnation {
   private alive = true;
@@ -81,17 +84,15 @@ export class Incarnation {
    * code that awaits it died with the power.
    */
   gate<T>(p: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      p.then(
-        (v) => {
-          if (this.alive) resolve(v);
-        },
-        (e) => {
-          if (this.alive) reject(e);
-        },
-      );
-    });
+    return p.then(this.passValue, this.passError) as Promise<T>;
   }
+
+  // Bound once: every device call of a simulated day passes through them.
+  private readonly passValue = (v: unknown): unknown => this.alive ? v : NEVER;
+  private readonly passError = (e: unknown): unknown => {
+    if (this.alive) throw e;
+    return NEVER;
+  };
 
   /** `signal` joined with the power: aborted when either aborts. */
   joined(signal?: AbortSignal): AbortSignal {
@@ -167,8 +168,7 @@ export class Incarnation {
   wrapHardware(hw: SimHardware, watch: HardwareWatch = {}): SimHardware {
     const oven: OvenDriver = {
       readTemperatureC: () => this.gate(hw.oven.driver.readTemperatureC()),
-      setHeaterPct: (pct) =>
-        this.alive ? this.gate(hw.oven.driver.setHeaterPct(pct)) : new Promise(() => {}),
+      setHeaterPct: (pct) => this.alive ? this.gate(hw.oven.driver.setHeaterPct(pct)) : NEVER,
     };
     // The PLC's watchdog: without its controller, the heater output drops.
     this.onKill(() => void hw.oven.driver.setHeaterPct(0).catch(() => {}));
@@ -191,7 +191,7 @@ export class Incarnation {
       doorTravelMs: a.doorTravelMs,
       position: () => a.position(),
       moveTo: (to, signal) => {
-        if (!this.alive) return new Promise(() => {});
+        if (!this.alive) return NEVER;
         watch.armMove?.(to);
         return this.gate(a.moveTo(to, this.joined(signal)));
       },
@@ -199,7 +199,7 @@ export class Incarnation {
         if (this.alive) a.stop();
       },
       setDoor: (open, signal) => {
-        if (!this.alive) return new Promise(() => {});
+        if (!this.alive) return NEVER;
         watch.door?.(open);
         return this.gate(a.setDoor(open, this.joined(signal)));
       },

@@ -114,6 +114,27 @@ Deno.test("carousel food safety: a pizza about to expire is neither offered nor 
   }
 });
 
+Deno.test("carousel food safety: a pizza reaching its sale margin is announced unsold", async () => {
+  const rig = await startRig();
+  try {
+    const now = rig.tb.clock.now();
+    const expiresAt = now + SALE_MARGIN_MS + 30_000;
+    await rig.must(restock, {
+      performedBy: "tech-1",
+      items: [{ pizzaId: "veggie", quantity: 1, storageSlot: 3, expiresAt }],
+    });
+    await until("restock announced", () => rig.events.available.at(-1)?.veggie === 1, 5_000);
+    // Nothing is written when it stops being sold; the sweep still tells the kiosks.
+    await until("margin announced", () => rig.events.available.at(-1)?.veggie === 0, 10_000);
+    assert.ok(rig.tb.clock.now() >= expiresAt - SALE_MARGIN_MS);
+    const inv = await rig.must(inventory, {});
+    assert.deepEqual(inv.items.map((i) => i.quantity), [1]);
+    assert.equal(inv.available.veggie, 0);
+  } finally {
+    await rig.close();
+  }
+});
+
 Deno.test("carousel food safety: more than 120 min above 5 °C discards", async () => {
   const rig = await startRig({ speed: 2000 });
   try {

@@ -252,8 +252,11 @@ export function startCarousel(
     };
   };
 
+  /** The counts the last `changed` event announced. */
+  let announcedAvailable = "";
   const stockChanged = (): void => {
     const inv = snapshotInventory(clock.now());
+    announcedAvailable = JSON.stringify(inv.available);
     bus.publish(changed, { inventory: inv });
     checkLowStock(inv.available);
   };
@@ -282,8 +285,12 @@ export function startCarousel(
     );
     // Most sweeps find nothing: no write transaction, no lock on the shared journal.
     if (doomed.length === 0 && dropped.length === 0 && forgotten.length === 0) {
+      // A pizza stops being sold SALE_MARGIN_MS before it expires, with nothing
+      // written: the kiosks hear of it from here.
+      if (JSON.stringify(availableCounts(nowMs)) !== announcedAvailable) stockChanged();
       const deadlines = [
         ...items.map((i) => i.expiresAt),
+        ...items.map((i) => i.expiresAt - SALE_MARGIN_MS).filter((t) => t > nowMs),
         ...reservations.map((r) =>
           r.status === "RESERVED"
             ? r.reservedAt + reservationTtlMs + 1
@@ -781,6 +788,7 @@ export function startCarousel(
 
   actor.start();
   lowStockBaseline = availableCounts(clock.now());
+  announcedAvailable = JSON.stringify(lowStockBaseline);
 
   return {
     state: () => stateString(actor.getSnapshot().value),

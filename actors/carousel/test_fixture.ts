@@ -27,6 +27,8 @@ export const testConfig = baseConfig({
 /** Everything the carousel published, by event. */
 export interface Recorded {
   changed: number;
+  /** What each `changed` event said was available. */
+  available: Record<string, number>[];
   discarded: EventPayload<typeof carousel.discarded>[];
   retrieved: EventPayload<typeof carousel.retrieved>[];
   sales: { stopped: boolean; reason: string | null }[];
@@ -81,6 +83,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
   const ctx = testActorContext(tb, testConfig);
   const events: Recorded = {
     changed: 0,
+    available: [],
     discarded: [],
     retrieved: [],
     sales: [],
@@ -88,7 +91,10 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     alerts: [],
   };
   const subs = [
-    sub(tb, carousel.changed, () => events.changed++),
+    sub(tb, carousel.changed, (m) => {
+      events.changed++;
+      events.available.push(m.inventory.available);
+    }),
     sub(tb, carousel.discarded, (m) => events.discarded.push(m)),
     sub(tb, carousel.retrieved, (m) => events.retrieved.push(m)),
     sub(tb, carousel.sales, (m) => events.sales.push({ stopped: m.stopped, reason: m.reason })),

@@ -34,6 +34,8 @@ const unloadMs = 10_000;
  * only bounds waiting out a bus outage or a component restart.
  */
 const busOutageMs = 10 * 60_000;
+/** How often the menu's copy of the stock is asked for anew, in case an event was lost. */
+const stockRefreshMs = 5 * 60_000;
 /** How long a baked pizza waits for the arm to accept it into the pickup area. */
 const pickupFullWaitMs = 10 * 60_000;
 /** How long loading the oven waits for an arm busy at the pickup door (its timeout is 60 s). */
@@ -474,7 +476,9 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
   // The menu answers from the carousel's last word on stock (its `changed` and
   // `sales` events), asking it only when that word is missing: one bus hop
   // instead of two on the kiosk's most frequent request. `create` still
-  // reserves at the carousel, which has the final say.
+  // reserves at the carousel, which has the final say. The carousel announces
+  // every change of what it sells, so the periodic ask only mends an event
+  // the bus lost.
   let stock: { available: Record<string, number>; salesStopped: boolean } | null = null;
   const refreshStock = async () => {
     const inv = await bus.request(carousel.inventory, {}, { timeoutMs: 1500 });
@@ -486,7 +490,7 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
   unsubscribes.push(bus.subscribe(carousel.sales, bus.machineId, (msg) => {
     if (stock) stock = { ...stock, salesStopped: msg.stopped };
   }));
-  unsubscribes.push(every(clock, 60_000, () => void refreshStock()));
+  unsubscribes.push(every(clock, stockRefreshMs, () => void refreshStock()));
 
   unsubscribes.push(bus.serve(orders.menu, async () => {
     if (!stock) await refreshStock();

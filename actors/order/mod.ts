@@ -47,6 +47,8 @@ const maxPreparing = 2;
  * the fallback for a lost event or a restarted component.
  */
 const eventFallbackMs = 10_000;
+/** The longest a bake goes without its order asking the oven how it stands. */
+const cookPollMaxMs = 60_000;
 /** How often READY orders ask the arm whether their pizza was taken, in case `taken` was lost. */
 const takenCheckMs = 30_000;
 
@@ -191,6 +193,10 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
           {
             ...wait,
             what: "cooking",
+            // A bake announces its end; without that word, ask when the oven
+            // expects it (at least every minute), then every `pollMs`.
+            nextPollMs: (s) =>
+              Math.max(wait.pollMs, Math.min(s.estimatedCompletion - clock.now(), cookPollMaxMs)),
             deadlineMs: input.cookTimeMs + 20 * 60_000,
             signal,
             wakeOn: [

@@ -15,12 +15,17 @@ import { StepError } from "./order_machine.ts";
 export type WakeSource = (wake: () => void) => () => void;
 
 /** Options of {@linkcode untilDone}. */
-export interface UntilDoneOptions {
+export interface UntilDoneOptions<R = unknown> {
   clock: Clock;
   /** What is being waited for, for the error message. */
   what: string;
   /** Clock ms between attempts when nothing wakes the wait earlier. */
   pollMs: number;
+  /**
+   * Clock ms until the next attempt after `value`, an unfinished answer, when
+   * it says when the work should end (default `pollMs`).
+   */
+  nextPollMs?: (value: R) => number;
   deadlineMs: number;
   signal?: AbortSignal;
   /** Events after which the next attempt starts at once instead of after `pollMs`. */
@@ -55,7 +60,7 @@ export function onEvent<P>(
 export async function untilDone<R>(
   attempt: () => Promise<Result<R>>,
   isDone: (value: R) => boolean,
-  options: UntilDoneOptions,
+  options: UntilDoneOptions<R>,
 ): Promise<R> {
   const { clock, signal } = options;
   const deadline = clock.now() + options.deadlineMs;
@@ -82,11 +87,14 @@ export async function untilDone<R>(
         });
       }
       if (woken) continue;
+      const pollMs = result.ok && options.nextPollMs
+        ? options.nextPollMs(result.value)
+        : options.pollMs;
       nap = new AbortController();
       try {
         await sleep(
           clock,
-          Math.min(options.pollMs, left),
+          Math.min(pollMs, left),
           signal ? AbortSignal.any([signal, nap.signal]) : nap.signal,
         );
       } catch (err) {

@@ -81,6 +81,21 @@ Deno.test("untilDone: the component's event ends the wait at once; the poll is t
     assert.equal(op.asks, 2);
   });
 
+  await t.step("an answer that names its end sets the next ask", async () => {
+    const op = operation();
+    const { clock, done } = waitOn(op, {
+      nextPollMs: (r) => (r as Op).status === "RUNNING" ? 25_000 : 10_000,
+    });
+    await clock.runFor(24_999);
+    assert.equal(op.asks, 1, "no ask before the hinted time");
+    await clock.runFor(1);
+    assert.equal(op.asks, 2);
+    op.finish();
+    await clock.runFor(25_000);
+    assert.deepEqual(await done, { status: "DONE" });
+    assert.equal(op.asks, 3);
+  });
+
   await t.step("an event that arrives while an attempt is in flight is not lost", async () => {
     const w = handWake();
     const op = operation((n) => {

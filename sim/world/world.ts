@@ -128,6 +128,8 @@ const keys = new Map<string, string | null>();
 
 /** `component.name` of an event subject (`fornax.<m>.<component>.evt.<name>`), else null. */
 function eventKey(subject: string): string | null {
+  // Replies go to one-off inboxes: caching those would only churn the cache.
+  if (subject.startsWith("_INBOX.")) return null;
   let key = keys.get(subject);
   if (key === undefined) {
     const parts = subject.split(".");

@@ -10,7 +10,7 @@ import { type ErrorCode, fail, type Result } from "../../protocol/define.ts";
 import { restart } from "../../protocol/common.ts";
 import * as order from "../../protocol/order.ts";
 import type { SupervisorEvent, TickerInput } from "./machine.ts";
-import type { CancelOrderInput, HeardBeats, ListOrdersInput, RestartInput } from "./plans.ts";
+import type { CancelOrderInput, HeardBeats, ListOrdersInput, RestartInput, Tick } from "./plans.ts";
 
 /** Deadlines and backoff of the supervisor's requests, in clock ms. */
 export interface EffectTimings {
@@ -79,25 +79,39 @@ function describe(result: Result<unknown>): string {
   return result.ok ? "ok" : `${result.error.code}: ${result.error.message}`;
 }
 
+/** What the watchdog's ticker asks of the supervisor's host. */
+export interface TickerWatch {
+  /** The routine beats heard, latest per component (see `isRoutineBeat`). */
+  heard(): HeardBeats;
+  /** Whether the machine may be spared `tick` (see `tickIsRoutine`). */
+  tickIsRoutine(tick: Tick): boolean;
+}
+
 /**
  * The implementations of the supervisor machine's actors on `ctx`'s bus and
- * clock; each tick hands over the routine beats `heard()` since the last.
+ * clock; each tick hands over the routine beats the host heard.
  */
 export function supervisorEffects(
   ctx: ActorContext,
-  heard: () => HeardBeats,
+  watch: TickerWatch,
   timings = defaultEffectTimings,
 ) {
   const logFailure = (err: unknown) =>
     ctx.log.log("error", "supervisor effect failed", { err: String(err) });
   return {
-    ticker: fromCallback<SupervisorEvent, TickerInput>(({ input, sendBack }) =>
-      every(
-        ctx.clock,
-        input.periodMs,
-        () => sendBack({ type: "TICK", nowMs: ctx.clock.now(), seen: heard() }),
-      )
-    ),
+    ticker: fromCallback<SupervisorEvent, TickerInput>(({ input, sendBack }) => {
+      let lastMs: number | null = null;
+      return every(ctx.clock, input.periodMs, () => {
+        const nowMs = ctx.clock.now();
+        const tick = {
+          nowMs,
+          sinceLastTickMs: lastMs === null ? null : nowMs - lastMs,
+          seen: watch.heard(),
+        };
+        lastMs = nowMs;
+        if (!watch.tickIsRoutine(tick)) sendBack({ type: "TICK", ...tick });
+      });
+    }),
 
     cancelOrder: fromCallback<SupervisorEvent, CancelOrderInput>(({ input, sendBack }) => {
       const stop = new AbortController();

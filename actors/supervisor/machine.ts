@@ -33,6 +33,7 @@ import {
   type RestartInput,
   safetyReason,
   type SupervisorContext,
+  type Tick,
 } from "./plans.ts";
 import { defaultRestartIntensity, type RestartIntensity } from "./restart_intensity.ts";
 
@@ -61,7 +62,7 @@ export type SupervisorEvent =
     restarts: number;
     nowMs: number;
   }
-  | { type: "TICK"; nowMs: number; seen?: HeardBeats }
+  | ({ type: "TICK" } & Tick)
   | {
     type: "ORDER_FAULT";
     component: Component;
@@ -168,7 +169,6 @@ export const supervisorMachine = setup({
     safetyCauses: [],
     maintenanceReason: null,
     sweepSeq: 0,
-    lastTickMs: null,
   }),
   on: {
     HEARTBEAT: {
@@ -334,7 +334,7 @@ export function machineView(snapshot: SupervisorSnapshot): MachineView {
 /** The `status` reply: the view, every component's health and the open alerts. */
 export function supervisorStatus(
   snapshot: SupervisorSnapshot,
-  self: { state: string; nowMs: number },
+  self: { state: string; nowMs: number; seen: HeardBeats },
 ): SupervisorStatus {
   const components = Object.fromEntries(Component.options.map((c) => {
     const watch = snapshot.context.components[c];
@@ -352,7 +352,7 @@ export function supervisorStatus(
         ? {
           state: watch.state,
           alive: watch.alive,
-          lastSeen: watch.lastSeenMs,
+          lastSeen: Math.max(watch.lastSeenMs, self.seen[c] ?? -Infinity),
           restarts: watch.restarts,
         }
         : { state: "unknown", alive: false, lastSeen: null, restarts: 0 },

@@ -17,7 +17,7 @@ import * as safety from "../../protocol/safety.ts";
 import * as supervisor from "../../protocol/supervisor.ts";
 import { findAlert } from "./alert_book.ts";
 import { supervisorEffects } from "./effects.ts";
-import { type HeardBeats, isRoutineBeat } from "./plans.ts";
+import { type HeardBeats, isRoutineBeat, type Tick, tickIsRoutine } from "./plans.ts";
 import {
   machineView,
   type SupervisorEvent,
@@ -66,10 +66,15 @@ export function startSupervisor(
   }
   const { bus, clock } = ctx;
   const log = ctx.log.child("supervisor");
-  /** Routine beats since start, by component; each tick hands them to the machine. */
+  /** Routine beats since start, latest per component; ticks hand them to the machine. */
   let routineBeats: HeardBeats = {};
   const actor = createActor(
-    supervisorMachine.provide({ actors: supervisorEffects({ ...ctx, log }, () => routineBeats) }),
+    supervisorMachine.provide({
+      actors: supervisorEffects({ ...ctx, log }, {
+        heard: () => routineBeats,
+        tickIsRoutine: (tick: Tick): boolean => tickIsRoutine(actor.getSnapshot().context, tick),
+      }),
+    }),
     {
       clock,
       input: {
@@ -164,6 +169,10 @@ export function startSupervisor(
   }));
   subs.push(bus.subscribe(safety.state, mine, (msg) => {
     heard.safety = true;
+    // The monitor repeats its state every few seconds; a clear state the
+    // machine knows already would run it for nothing. A trip's repeats may
+    // name new causes, so they go on.
+    if (!msg.status.tripped && actor.getSnapshot().matches({ safety: "clear" })) return;
     send({
       type: "SAFETY",
       tripped: msg.status.tripped,
@@ -173,6 +182,10 @@ export function startSupervisor(
   }));
   subs.push(bus.subscribe(payment.readerChanged, mine, (msg) => {
     heard.reader = true;
+    // The reader's state is repeated too; only a change moves the machine.
+    if (actor.getSnapshot().matches({ reader: msg.cardReaderOnline ? "online" : "offline" })) {
+      return;
+    }
     send({ type: "READER", online: msg.cardReaderOnline, nowMs: now() });
   }));
 
@@ -180,6 +193,7 @@ export function startSupervisor(
     supervisorStatus(actor.getSnapshot(), {
       state: stateString(actor.getSnapshot().value),
       nowMs: now(),
+      seen: routineBeats,
     });
   subs.push(bus.serve(supervisor.status, () => ok(status())));
   subs.push(bus.serve(supervisor.maintenance, (req) => {

@@ -53,8 +53,6 @@ export interface SupervisorContext {
   safetyCauses: TripCause[];
   maintenanceReason: string | null;
   sweepSeq: number;
-  /** When the watchdog last ticked; a late tick means we, not they, were stalled. */
-  lastTickMs: number | null;
 }
 
 /** How many aborted order ids are remembered for deduplication. */
@@ -134,7 +132,6 @@ class PlanBuilder {
   private alertSeq: number;
   private abortedOrderIds: string[];
   private sweepSeq: number;
-  private lastTickMs: number | null;
   private readonly touched = new Set<keyof SupervisorContext>();
   private readonly plan: Omit<Plan, "context"> = {
     cancels: [],
@@ -151,7 +148,6 @@ class PlanBuilder {
     this.alertSeq = ctx.alertSeq;
     this.abortedOrderIds = ctx.abortedOrderIds;
     this.sweepSeq = ctx.sweepSeq;
-    this.lastTickMs = ctx.lastTickMs;
   }
 
   watch(component: Component): ComponentWatch | undefined {
@@ -161,11 +157,6 @@ class PlanBuilder {
   setWatch(component: Component, watch: ComponentWatch): void {
     this.components = { ...this.components, [component]: watch };
     this.touched.add("components");
-  }
-
-  ticked(nowMs: number): void {
-    this.lastTickMs = nowMs;
-    this.touched.add("lastTickMs");
   }
 
   notice(level: Notice["level"], msg: string, fields: Record<string, unknown>): void {
@@ -298,7 +289,6 @@ class PlanBuilder {
       alertSeq: this.alertSeq,
       abortedOrderIds: this.abortedOrderIds,
       sweepSeq: this.sweepSeq,
-      lastTickMs: this.lastTickMs,
     };
     for (const key of this.touched) Object.assign(context, { [key]: now[key] });
     return { context, ...this.plan };
@@ -371,23 +361,27 @@ export function isRoutineBeat(
     watch.restartsAfterRestart === null;
 }
 
+/** The watchdog's tick: the time, the tick's lateness and the routine beats heard. */
+export interface Tick {
+  nowMs: number;
+  /** Clock ms since the ticker's previous tick; null for its first. */
+  sinceLastTickMs: number | null;
+  seen?: HeardBeats;
+}
+
 /**
  * The watchdog's tick: a component silent for longer than the timeout has
  * failed. When the tick itself comes later than the timeout, this process was
  * stalled (paused, overloaded) and the heartbeats it missed are no evidence
  * against anyone: every component gets a fresh timeout instead.
  */
-export function planTick(
-  ctx: SupervisorContext,
-  ev: { nowMs: number; seen?: HeardBeats },
-): Plan {
+export function planTick(ctx: SupervisorContext, ev: Tick): Plan {
   const b = new PlanBuilder(ctx);
-  b.ticked(ev.nowMs);
   for (const [component, seenMs] of Object.entries(ev.seen ?? {}) as [Component, number][]) {
     const watch = b.watch(component);
     if (watch && seenMs > watch.lastSeenMs) b.setWatch(component, { ...watch, lastSeenMs: seenMs });
   }
-  const stalledMs = ctx.lastTickMs === null ? 0 : ev.nowMs - ctx.lastTickMs;
+  const stalledMs = ev.sinceLastTickMs ?? 0;
   const own = b.watch("supervisor");
   // Our own host's heartbeat travels the same bus: when it is silent too, the
   // bus is down, and silence from the others is no evidence of a crash.
@@ -411,6 +405,18 @@ export function planTick(
     b.failure(component, `${component} sent no heartbeat for ${silentMs} ms`, ev.nowMs);
   }
   return b.build();
+}
+
+/**
+ * Whether a tick would only move last-seen times forward: the ticker then
+ * keeps it from the machine. A later tick hands over the same routine beats,
+ * since `seen` holds the latest of each, and lateness is measured by the
+ * ticker itself, so nothing is lost by skipping it.
+ */
+export function tickIsRoutine(ctx: SupervisorContext, ev: Tick): boolean {
+  const p = planTick(ctx, ev);
+  return p.cancels.length + p.restarts.length + p.sweeps.length + p.stops.length +
+      p.alerts.length + p.notices.length === 0;
 }
 
 /** The reply to a restart request. */

@@ -6,6 +6,7 @@
  *
  *   deno run -A bench/sim_bench.ts [--quick] [--seeds N] [--json]
  */
+import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
 import { loadScenario, windowOf } from "../sim/scenario.ts";
 import { runScenario } from "../sim/run.ts";
@@ -34,6 +35,8 @@ const sampleMemory = () => {
   peakHeap = Math.max(peakHeap, m.heapUsed);
 };
 sampleMemory();
+// Wall time on a shared host moves with its other load; CPU time much less.
+const cpuBefore = cpuUsage();
 const { summary } = await runScenario({
   resolved,
   source: file,
@@ -41,6 +44,8 @@ const { summary } = await runScenario({
   onProgress: sampleMemory,
 });
 sampleMemory();
+const cpu = cpuUsage(cpuBefore);
+const cpuS = Math.round((cpu.user + cpu.system) / 100_000) / 10;
 
 const seeds = Number(values.seeds ?? (values.quick ? 6 : 40));
 const swarm = await runSwarm({
@@ -56,7 +61,9 @@ const figures = {
   scenario: summary.scenario,
   simulatedH: Math.round(summary.simulatedMs / 36_000) / 100,
   wallS: Math.round(summary.wallMs / 100) / 10,
+  cpuS,
   speedup: summary.speedup,
+  cpuSpeedup: Math.round(summary.simulatedMs / (cpuS * 1000)),
   goalSpeedup,
   goalMet: summary.speedup >= goalSpeedup,
   customers: summary.customers,
@@ -82,6 +89,9 @@ else {
     `  one machine   ${figures.simulatedH} h simulated in ${figures.wallS} s: ${figures.speedup}x real time (goal ${goalSpeedup}x: ${
       figures.goalMet ? "met" : "missed"
     })`,
+  );
+  console.log(
+    `  cpu           ${figures.cpuS} s of CPU: ${figures.cpuSpeedup}x simulated per CPU second`,
   );
   console.log(
     `  workload      ${figures.customers} customers, ${figures.orders} orders, ${figures.dispensed} dispensed`,

@@ -65,7 +65,13 @@ function watchInputs(
     inFlight = true;
     heardDuringRead.clear();
     // A driver that throws instead of rejecting is an IO failure all the same.
-    new Promise<SafetyReading>((resolve) => resolve(io.read())).then(
+    let read: Promise<SafetyReading>;
+    try {
+      read = io.read();
+    } catch (err) {
+      read = Promise.reject(err);
+    }
+    read.then(
       (reading) => {
         inFlight = false;
         if (stopped) return;

@@ -174,23 +174,20 @@ export function startCustomers(o: CustomerOptions): CustomerCrowd {
   ): Promise<orders.OrderView | null> => {
     const until = clock.now() + limitMs;
     let last: orders.OrderView | null = null;
-    let pushed: orders.OrderView | null = null;
     let wake = new AbortController();
     const unsubscribe = kiosk.subscribe(orders.updated, kiosk.machineId, (m) => {
-      if (m.order.orderId !== orderId) return;
-      pushed = m.order;
-      wake.abort();
+      if (m.order.orderId === orderId) wake.abort();
     });
     try {
       while (clock.now() < until) {
-        // The update itself says how the order stands; only a quiet spell asks.
-        const view: orders.OrderView | null = pushed ??
-          await call(orders.get, { orderId }, { resend: true }).then((g) => g.ok ? g.value : null);
-        pushed = null;
-        if (view) {
-          last = view;
-          if (done(view.status) || ["DISPENSED", "REFUNDED", "CANCELLED"].includes(view.status)) {
-            return view;
+        const g = await call(orders.get, { orderId }, { resend: true });
+        if (g.ok) {
+          last = g.value;
+          if (
+            done(g.value.status) ||
+            ["DISPENSED", "REFUNDED", "CANCELLED"].includes(g.value.status)
+          ) {
+            return g.value;
           }
         }
         const pollMs = profile.pollEveryS * 1000 * watchFallbackPolls;

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { startTestMachine, type TestMachine, testTechToken } from "../testing/machine.ts";
 import { waitFor } from "../testing/nats.ts";
 import { defaultConfig } from "./default_config.ts";
+import { restart } from "../protocol/common.ts";
 
 const M = "/api/v1/machine/{m}";
 
@@ -185,6 +186,33 @@ Deno.test("machine: an oven fault mid-cook voids the card once and refunds the c
       assert.equal(returns[0]!.amountCents, 750);
     });
   });
+});
+
+Deno.test("machine: an oven restarted mid-bake is asked to cook again at once", async () => {
+  // At 100x a clock minute is 0.6 s of wall time: room for the bus's latency.
+  await withMachine(async (m) => {
+    const o = await order(m);
+    assert.equal((await payCard(m, o.orderId)).status, 200);
+    await waitCooking(m);
+    const cooks: number[] = [];
+    const unsubscribe = m.bus.bus.subscribe(`fornax.${m.machineId}.oven.cmd.cook`, () => {
+      cooks.push(m.clock.now());
+    });
+    try {
+      // Right after the order's poll, its next one is a minute away.
+      await waitFor("the order's poll of the bake", () => cooks.length > 0 || undefined, 10_000);
+      cooks.length = 0;
+      const restartedAt = m.clock.now();
+      const restarted = await m.bus.request(restart.oven, {}, { timeoutMs: 5_000 });
+      assert.ok(restarted.ok, JSON.stringify(restarted));
+      // The new oven's first temperature event says it is not cooking: the order asks at once.
+      await waitFor("a new cook request", () => cooks.length > 0 || undefined, 10_000);
+      assert.ok(cooks[0]! - restartedAt < 20_000, `asked ${cooks[0]! - restartedAt} ms after`);
+      await m.waitStatus(o.orderId, "READY", 60_000);
+    } finally {
+      unsubscribe();
+    }
+  }, { speed: 100 });
 });
 
 Deno.test("machine: e-stop mid-cook cuts the heater and halts the arm at once, and voids", async () => {

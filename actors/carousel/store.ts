@@ -3,7 +3,9 @@
  * restocked batch, with its time-temperature record), reservations, the
  * food-safety log, the maintenance log and the food-safety latch. The
  * journal is the truth: the stock and reservation lists are cached only until
- * the next write, and never read from the cache inside a transaction.
+ * this store's next write (the carousel actor is the only writer of its
+ * tables, even when other processes share the journal), and never read from
+ * the cache inside a transaction.
  */
 import { type Journal, migrate } from "../../journal/journal.ts";
 import type { z } from "zod";

@@ -207,6 +207,9 @@ export function startOrders(ctx: ActorContext, options: OrdersOptions): RunningA
                 (m) => m.orderId === input.orderId && ["COMPLETE", "ERROR"].includes(m.status),
               ),
               onEvent(bus, oven.fault, (f) => f.activeOrderId === input.orderId),
+              // An oven that is not cooking lost the session (a restart keeps
+              // none): ask again at once, which starts it anew.
+              onEvent(bus, oven.temperature, (t) => t.state !== "cooking"),
             ],
           },
         )

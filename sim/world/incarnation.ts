@@ -36,8 +36,11 @@ export interface HardwareWatch {
   ejected?(slot: number): void;
 }
 
-/** What a dead life's device calls resolve with: a promise that never settles. */
-const NEVER: Promise<never> = new Promise(() => {});
+/**
+ * What a dead life's device calls resolve with: a promise that never settles.
+ * A fresh one each time, so the dead code waiting on it can be collected.
+ */
+const never = (): Promise<never> => new Promise(() => {});
 
 /** A controller life: wrapped clock, bus, plant and drivers that all die together. */
 export class Incarnation {
@@ -88,10 +91,10 @@ export class Incarnation {
   }
 
   // Bound once: every device call of a simulated day passes through them.
-  private readonly passValue = (v: unknown): unknown => this.alive ? v : NEVER;
+  private readonly passValue = (v: unknown): unknown => this.alive ? v : never();
   private readonly passError = (e: unknown): unknown => {
     if (this.alive) throw e;
-    return NEVER;
+    return never();
   };
 
   /** `signal` joined with the power: aborted when either aborts. */
@@ -168,7 +171,7 @@ export class Incarnation {
   wrapHardware(hw: SimHardware, watch: HardwareWatch = {}): SimHardware {
     const oven: OvenDriver = {
       readTemperatureC: () => this.gate(hw.oven.driver.readTemperatureC()),
-      setHeaterPct: (pct) => this.alive ? this.gate(hw.oven.driver.setHeaterPct(pct)) : NEVER,
+      setHeaterPct: (pct) => this.alive ? this.gate(hw.oven.driver.setHeaterPct(pct)) : never(),
     };
     // The PLC's watchdog: without its controller, the heater output drops.
     this.onKill(() => void hw.oven.driver.setHeaterPct(0).catch(() => {}));
@@ -191,7 +194,7 @@ export class Incarnation {
       doorTravelMs: a.doorTravelMs,
       position: () => a.position(),
       moveTo: (to, signal) => {
-        if (!this.alive) return NEVER;
+        if (!this.alive) return never();
         watch.armMove?.(to);
         return this.gate(a.moveTo(to, this.joined(signal)));
       },
@@ -199,7 +202,7 @@ export class Incarnation {
         if (this.alive) a.stop();
       },
       setDoor: (open, signal) => {
-        if (!this.alive) return NEVER;
+        if (!this.alive) return never();
         watch.door?.(open);
         return this.gate(a.setDoor(open, this.joined(signal)));
       },

@@ -57,7 +57,10 @@ export const status = defineCommand("oven", "status", {}, OvenStatus);
 /** Leaves fault once the thermocouple reads in range; a technician's act. */
 export const reset = defineCommand("oven", "reset", {}, OvenStatus);
 
-/** Temperature sample, once per second. */
+/**
+ * Temperature sample: on a move beyond the deadband (checked every 5 s), a
+ * band crossing or a bad reading, and every 10 s regardless.
+ */
 export const temperature = defineEvent("oven", "temperature", {
   temperatureC: z.number(),
   targetC: z.number(),
@@ -65,7 +68,7 @@ export const temperature = defineEvent("oven", "temperature", {
   state: OvenState,
 });
 
-/** Progress of a cooking session, once per second while it runs. */
+/** Progress of a cooking session, every 5 s while it runs and at its end. */
 export const progress = defineEvent("oven", "progress", {
   orderId: OrderId,
   sessionId: z.string(),

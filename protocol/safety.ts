@@ -45,5 +45,5 @@ export const tripped = defineEvent("safety", "tripped", {
   latchedAt: z.number(),
 });
 
-/** The safety state, on every change and once a second. */
+/** The safety state, on every change and every 15 s. */
 export const state = defineEvent("safety", "state", { status: SafetyStatus });

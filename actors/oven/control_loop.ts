@@ -2,7 +2,7 @@
  * The oven's inner control loop: every tick it reads the thermocouple, runs the
  * PID toward the machine's heat target and writes the heater. It hands the
  * oven machine a sample only when the machine must see one (`sampleIsDue`), so
- * the state machine runs about once a second while the heater is steered ten
+ * the state machine runs about every 5 s while the heater is steered ten
  * times a second during a bake, as firmware splits a fast loop from a slow
  * supervisor.
  */

@@ -158,7 +158,7 @@ export function fromMachine(msg: EventMessage<typeof supervisor.machine>): Fleet
 /**
  * Lets a temperature sample through at most once per `periodMs` of clock time
  * per sensor, and always when the sensor's state changes (a fault, sales
- * stopping), so the fleet sees the shape without the 1 Hz stream.
+ * stopping), so the fleet sees the shape without the whole stream.
  */
 export class Downsampler {
   private readonly last = new Map<string, { ts: number; state: string | null }>();

@@ -53,7 +53,7 @@ export function isTerminal(status: string | null | undefined): boolean {
 /** Facts gathered from the bus and the world during a run. */
 export class Observer {
   readonly orders = new Map<string, OrderFacts>();
-  /** Oven temperature as published (every second) with its target. */
+  /** Oven temperature as published (see `oven.temperature`) with its target. */
   readonly ovenPublished: { atMs: number; tempC: number; targetC: number; state: string }[] = [];
   /** Stock in storage (sum of item quantities) and sellable total, on every change. */
   readonly stock: { atMs: number; items: number; available: number }[] = [];

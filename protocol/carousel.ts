@@ -102,7 +102,7 @@ export const discarded = defineEvent("carousel", "discarded", {
   storageTempC: z.number(),
 });
 
-/** Storage temperature sample, every 10 s. */
+/** Storage temperature: a reading (taken every 10 s) that changed, and every 60 s regardless. */
 export const temperature = defineEvent("carousel", "temperature", {
   storageTempC: z.number(),
   salesStopped: z.boolean(),

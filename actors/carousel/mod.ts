@@ -74,6 +74,8 @@ const FINISHED_RESERVATION_KEEP_MS = 24 * 3_600_000;
 const RELEASED_AT_HATCH = "released during retrieval";
 /** Cold readings are journalled at least this often, bounding the gap a restart must guess. */
 const SAMPLE_PERSIST_EVERY_MS = 60_000;
+/** A storage temperature event comes on every change of the reading and at least this often. */
+const TEMPERATURE_KEEPALIVE_MS = 60_000;
 
 /**
  * Starts the carousel actor: serves `protocol/carousel.ts` commands and
@@ -430,15 +432,21 @@ export function startCarousel(
       temperatureSampler: fromCallback<CarouselEvent>(({ sendBack }) => {
         let reading = false;
         let done = false;
+        let told: { tempC: number; salesStopped: boolean; atMs: number } | null = null;
         const deliver = (tempC: number | null) => {
           if (done) return;
-          sendBack({ type: "SAMPLE", atMs: clock.now(), tempC });
-          if (tempC !== null && !done) {
-            bus.publish(temperature, {
-              storageTempC: tempC,
-              salesStopped: actor.getSnapshot().hasTag("salesStopped"),
-            });
-          }
+          const atMs = clock.now();
+          sendBack({ type: "SAMPLE", atMs, tempC });
+          if (tempC === null || done) return;
+          // Telemetry, not the food-safety record: a steady reading is repeated
+          // only every TEMPERATURE_KEEPALIVE_MS.
+          const salesStopped = actor.getSnapshot().hasTag("salesStopped");
+          if (
+            told && told.tempC === tempC && told.salesStopped === salesStopped &&
+            atMs - told.atMs < TEMPERATURE_KEEPALIVE_MS
+          ) return;
+          told = { tempC, salesStopped, atMs };
+          bus.publish(temperature, { storageTempC: tempC, salesStopped });
         };
         const tick = () => {
           // A read still outstanding after a whole period counts as unreadable.

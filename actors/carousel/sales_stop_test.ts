@@ -119,3 +119,37 @@ Deno.test("carousel food safety: restock grace for an open door", async (t) => {
     await rig.close();
   }
 });
+
+Deno.test("carousel: storage temperature events come on a change, and every minute when steady", async () => {
+  const rig = await startRig();
+  try {
+    // A steady fridge: readings every 10 s, events only as the keepalive.
+    await until("a steady fridge", () => rig.events.temperatures.length > 0);
+    const steadyFrom = rig.tb.clock.now();
+    await sleep(rig.tb.clock, 5 * MIN);
+    const steady = rig.events.temperatures.filter((t) => t.ts > steadyFrom);
+    const readings = new Set(steady.map((t) => t.storageTempC));
+    assert.ok(readings.size <= 2, `the fridge was not steady: ${[...readings]}`);
+    assert.ok(steady.length >= 4 && steady.length <= 8, `${steady.length} events in 5 steady min`);
+    // A warming fridge: every new reading is told at once.
+    rig.plant.set("fridgeFailed", true);
+    const warmingFrom = rig.tb.clock.now();
+    await sleep(rig.tb.clock, 10 * MIN);
+    const warming = rig.events.temperatures.filter((t) => t.ts > warmingFrom);
+    const changes = warming.filter((t, i) =>
+      i > 0 && t.storageTempC !== warming[i - 1]!.storageTempC
+    );
+    assert.ok(changes.length >= 10, `only ${changes.length} changes in 10 warming min`);
+    // A repeat of the same reading is only ever the keepalive.
+    const all = rig.events.temperatures;
+    for (const [i, t] of all.entries()) {
+      const prev = all[i - 1];
+      if (!prev || prev.storageTempC !== t.storageTempC || prev.salesStopped !== t.salesStopped) {
+        continue;
+      }
+      assert.ok(t.ts - prev.ts >= MIN, `a repeat after ${t.ts - prev.ts} ms`);
+    }
+  } finally {
+    await rig.close();
+  }
+});

@@ -291,6 +291,10 @@ export function startOven(
       actor.send({ type: "SAFETY_TRIPPED", nowMs: clock.now() });
     }),
     bus.subscribe(safety.state, bus.machineId, (msg) => {
+      // The monitor repeats its state; a clear one the machine knows would change nothing.
+      const snapshot = actor.getSnapshot();
+      const known = !msg.status.tripped && !snapshot.context.safetyTripped;
+      if (known && !snapshot.matches("fault")) return;
       actor.send({ type: "SAFETY_STATE", tripped: msg.status.tripped, nowMs: clock.now() });
     }),
   ];

@@ -126,6 +126,8 @@ interface Subscription {
 
 /** Subscriptions matching one subject, in creation order. */
 interface Matches {
+  /** The subject's tokens. */
+  tokens: string[];
   targets: Subscription[];
   /** Whether any of them is in a queue group. */
   queued: boolean;
@@ -245,11 +247,29 @@ export function createSimBus(options: SimBusOptions): SimBus {
     if (!found) {
       const tokens = subject.split(".");
       const targets = [...subs].filter((s) => tokensMatch(s.tokens, tokens));
-      found = { targets, queued: targets.some((s) => s.queue !== undefined) };
+      found = { tokens, targets, queued: targets.some((s) => s.queue !== undefined) };
       if (matchCache.size >= maxCachedSubjects) matchCache.clear();
       matchCache.set(subject, found);
     }
     return found;
+  };
+  // Subscriptions come and go with every wait of an order: the cached matches
+  // follow them instead of being dropped. A new subscription is the newest, so
+  // it goes last, as `matching` would put it.
+  const cacheSubscribed = (sub: Subscription) => {
+    for (const [subject, m] of matchCache) {
+      if (!tokensMatch(sub.tokens, m.tokens)) continue;
+      const queued = m.queued || sub.queue !== undefined;
+      matchCache.set(subject, { tokens: m.tokens, targets: [...m.targets, sub], queued });
+    }
+  };
+  const cacheUnsubscribed = (sub: Subscription) => {
+    for (const [subject, m] of matchCache) {
+      if (!m.targets.includes(sub)) continue;
+      const targets = m.targets.filter((s) => s !== sub);
+      const queued = targets.some((s) => s.queue !== undefined);
+      matchCache.set(subject, { tokens: m.tokens, targets, queued });
+    }
   };
   const drawDelayMs = (): number => {
     const d = faults.delay;
@@ -414,14 +434,14 @@ export function createSimBus(options: SimBusOptions): SimBus {
         };
         subs.add(sub);
         conn.subs.add(sub);
-        matchCache.clear();
+        cacheSubscribed(sub);
         return () => {
           if (!sub.active) return;
           touch();
           sub.active = false;
           subs.delete(sub);
           conn.subs.delete(sub);
-          matchCache.clear();
+          cacheUnsubscribed(sub);
         };
       },
       request(subject, data, timeoutMs) {

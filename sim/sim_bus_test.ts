@@ -392,3 +392,44 @@ Deno.test("sim bus: fault injection", async (t) => {
     await assert.rejects(clock.runFor(1), RunawayError);
   });
 });
+
+Deno.test("sim bus: subscriptions made and dropped after a subject was routed take effect", async () => {
+  const { clock, bus } = world();
+  const got: string[] = [];
+  const a = bus.connect("a");
+  const b = bus.connect("b");
+  const pub = bus.connect("pub");
+  const offA = a.subscribe("fornax.m1.oven.evt.>", () => got.push("a"));
+  pub.publish("fornax.m1.oven.evt.temperature", bytes("1"));
+  await clock.runFor(1);
+  assert.deepEqual(got, ["a"]);
+  // The subject is routed (and remembered) now: a newer subscriber still hears it, after a.
+  const offB = b.subscribe("fornax.*.oven.evt.temperature", () => got.push("b"));
+  b.subscribe("fornax.m1.oven.evt.progress", () => got.push("b-progress"));
+  pub.publish("fornax.m1.oven.evt.temperature", bytes("2"));
+  await clock.runFor(1);
+  assert.deepEqual(got, ["a", "a", "b"]);
+  offA();
+  pub.publish("fornax.m1.oven.evt.temperature", bytes("3"));
+  await clock.runFor(1);
+  assert.deepEqual(got, ["a", "a", "b", "b"]);
+  offB();
+  pub.publish("fornax.m1.oven.evt.temperature", bytes("4"));
+  await clock.runFor(1);
+  assert.deepEqual(got, ["a", "a", "b", "b"]);
+  // A queue group joining later splits the subject among its members only.
+  const offQ = ["q1", "q2"].map((name) =>
+    bus.connect(name).subscribe("fornax.m1.oven.evt.temperature", () => got.push(name), {
+      queue: "g",
+    })
+  );
+  pub.publish("fornax.m1.oven.evt.temperature", bytes("5"));
+  await clock.runFor(1);
+  assert.equal(got.length, 5);
+  assert.match(got[4]!, /^q[12]$/);
+  // A member that left is never chosen: every message reaches the one left.
+  offQ[0]!();
+  for (let i = 0; i < 20; i++) pub.publish("fornax.m1.oven.evt.temperature", bytes("6"));
+  await clock.runFor(1);
+  assert.deepEqual(got.slice(5), Array(20).fill("q2"));
+});

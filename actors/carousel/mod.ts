@@ -182,7 +182,7 @@ export function startCarousel(
         counts[item.pizzaId] = (counts[item.pizzaId] ?? 0) + item.quantity;
       }
     }
-    for (const r of store.reservations()) {
+    for (const r of store.activeReservations()) {
       if (r.status === "RESERVED") counts[r.pizzaId] = (counts[r.pizzaId] ?? 0) - 1;
     }
     for (const id of Object.keys(counts)) counts[id] = Math.max(0, counts[id]!);
@@ -244,9 +244,10 @@ export function startCarousel(
         addedAt: i.addedAt,
       })),
       available: availableCounts(nowMs),
-      reservations: store.reservations()
-        .filter((r) => r.status === "RESERVED" || r.status === "RETRIEVING")
-        .map((r) => ({ orderId: r.orderId, pizzaId: r.pizzaId })),
+      reservations: store.activeReservations().map((r) => ({
+        orderId: r.orderId,
+        pizzaId: r.pizzaId,
+      })),
       // Before the probe's first reading ever, there is nothing better to report.
       storageTempC: lastGoodTempC ?? 0,
       salesStopped: snap.hasTag("salesStopped"),

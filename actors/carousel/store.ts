@@ -233,6 +233,15 @@ export class CarouselStore {
     );
   }
 
+  /** Reservations still holding or taking a pizza (RESERVED, RETRIEVING), oldest first. */
+  activeReservations(): readonly Readonly<Reservation>[] {
+    return this.#cached("activeReservations", () =>
+      this.db.prepare(
+        `SELECT * FROM carousel_reservations WHERE status IN ('RESERVED', 'RETRIEVING')
+         ORDER BY reserved_at, order_id`,
+      ).all().map((r) => toReservation(r as Row)));
+  }
+
   /** The reservation of `orderId`. */
   reservation(orderId: string): Reservation | undefined {
     const r = this.db.prepare("SELECT * FROM carousel_reservations WHERE order_id = ?").get(

@@ -52,6 +52,31 @@ Deno.test("carousel store: the cached stock lists never outlive the journal", as
     );
     assert.deepEqual(store.items().map((i) => i.itemId), ["a"]);
     assert.deepEqual(store.reservations(), []);
+    assert.deepEqual(store.activeReservations(), []);
+  });
+  await t.step("the active list holds only reservations still holding or taking a pizza", () => {
+    const reservation = (orderId: string, status: "RESERVED" | "RETRIEVING" | "DONE") => ({
+      orderId,
+      pizzaId: "margherita",
+      status,
+      reservedAt: 0,
+      updatedAt: 0,
+      itemId: null,
+      storageSlot: null,
+      expiresAt: null,
+      error: null,
+    });
+    store.putReservation(reservation("o-2", "RESERVED"));
+    store.putReservation(reservation("o-3", "DONE"));
+    assert.deepEqual(store.activeReservations().map((r) => r.orderId), ["o-2"]);
+    store.putReservation(reservation("o-2", "RETRIEVING"));
+    store.putReservation(reservation("o-3", "RESERVED"));
+    assert.deepEqual(store.activeReservations().map((r) => [r.orderId, r.status]), [
+      ["o-2", "RETRIEVING"],
+      ["o-3", "RESERVED"],
+    ]);
+    store.putReservation(reservation("o-2", "DONE"));
+    assert.deepEqual(store.activeReservations().map((r) => r.orderId), ["o-3"]);
   });
   db.close();
 });

@@ -54,7 +54,12 @@ Deno.test("deno task cloud: migrates, serves, ingests /sync, monitors; stops on 
     );
     const token = find(/made an admin token for you \(shown once\): (fat_\S+)/);
     assert.ok(token, lines.join("\n"));
-    assert.ok(lines.some((l) => l.includes(`on stream "${names.stream}"`)), lines.join("\n"));
+    // The lines come together but may arrive in two reads of the pipe.
+    await waitFor(
+      "the ingestion line",
+      () => lines.some((l) => l.includes(`on stream "${names.stream}"`)) || undefined,
+      10_000,
+    );
     const auth = { authorization: `Bearer ${token}` };
 
     const doc = await fetch(`${base}/openapi.json`);

@@ -104,8 +104,8 @@ export function decodeWith<T>(schema: z.ZodType<T>, data: Uint8Array): Decoded<T
   } catch {
     return { ok: false, error: "(body): not valid JSON" };
   }
-  // Our protocol's schemas have no transforms or defaults: what they accepted
-  // and serialised parses back to exactly what they would return.
+  // No protocol schema rewrites what it parses (protocol/define_test.ts): what
+  // one accepted and serialised parses back to exactly what it would return.
   if (recentlyEncoded.get(text) === schema) return { ok: true, value: raw as T };
   const parsed = schema.safeParse(raw);
   return parsed.success

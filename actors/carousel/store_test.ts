@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { openJournal, transaction } from "../../journal/journal.ts";
-import { CarouselStore, type StoredItem } from "./store.ts";
+import {
+  CarouselStore,
+  type Reservation,
+  type ReservationStatus,
+  type StoredItem,
+} from "./store.ts";
 
 const batch = (itemId: string, quantity: number): StoredItem => ({
   itemId,
@@ -10,6 +15,18 @@ const batch = (itemId: string, quantity: number): StoredItem => ({
   expiresAt: 10_000,
   addedAt: 0,
   aboveLimitMs: 0,
+});
+
+const reservation = (orderId: string, status: ReservationStatus): Reservation => ({
+  orderId,
+  pizzaId: "margherita",
+  status,
+  reservedAt: 0,
+  updatedAt: 0,
+  itemId: null,
+  storageSlot: null,
+  expiresAt: null,
+  error: null,
 });
 
 Deno.test("carousel store: the cached stock lists never outlive the journal", async (t) => {
@@ -35,17 +52,7 @@ Deno.test("carousel store: the cached stock lists never outlive the journal", as
     assert.throws(() =>
       transaction(db, () => {
         store.insertItem(batch("b", 5));
-        store.putReservation({
-          orderId: "o-1",
-          pizzaId: "margherita",
-          status: "RESERVED",
-          reservedAt: 0,
-          updatedAt: 0,
-          itemId: null,
-          storageSlot: null,
-          expiresAt: null,
-          error: null,
-        });
+        store.putReservation(reservation("o-1", "RESERVED"));
         assert.equal(store.items().length, 2);
         throw new Error("refused");
       })
@@ -55,17 +62,6 @@ Deno.test("carousel store: the cached stock lists never outlive the journal", as
     assert.deepEqual(store.activeReservations(), []);
   });
   await t.step("the active list holds only reservations still holding or taking a pizza", () => {
-    const reservation = (orderId: string, status: "RESERVED" | "RETRIEVING" | "DONE") => ({
-      orderId,
-      pizzaId: "margherita",
-      status,
-      reservedAt: 0,
-      updatedAt: 0,
-      itemId: null,
-      storageSlot: null,
-      expiresAt: null,
-      error: null,
-    });
     store.putReservation(reservation("o-2", "RESERVED"));
     store.putReservation(reservation("o-3", "DONE"));
     assert.deepEqual(store.activeReservations().map((r) => r.orderId), ["o-2"]);

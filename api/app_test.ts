@@ -379,53 +379,70 @@ Deno.test("machine API: control routes want the token and map onto their command
       });
     });
 
-    await t.step("POST restock turns expiration dates into expiresAt", async () => {
-      const r = await call(api, "POST", `${base}/restock`, {
-        token,
-        body: {
-          items: [
-            { pizzaId: "margherita", quantity: 4, storageSlot: 1, expirationDate: "2030-01-31" },
-            {
-              pizzaId: "margherita",
-              quantity: 2,
-              storageSlot: 2,
-              expirationDate: "2030-02-01T12:00:00Z",
-            },
-          ],
-          performedBy: "Ann",
-        },
-      });
-      assert.equal(r.status, 200);
-      assert.deepEqual(last(), {
-        verb: "carousel.restock",
-        payload: {
-          items: [
-            {
-              pizzaId: "margherita",
-              quantity: 4,
-              storageSlot: 1,
-              expiresAt: Date.UTC(2030, 0, 31),
-            },
-            {
-              pizzaId: "margherita",
-              quantity: 2,
-              storageSlot: 2,
-              expiresAt: Date.UTC(2030, 1, 1, 12),
-            },
-          ],
-          performedBy: "Ann",
-        },
-      });
-      const bad = await call(api, "POST", `${base}/restock`, {
-        token,
-        body: { items: [{ pizzaId: "m", quantity: 0, storageSlot: 1, expirationDate: "soon" }] },
-      });
-      assert.equal(bad.status, 400);
-      assert.match(
-        (bad.json.error as { message: string }).message,
-        /items\.0\.quantity: .*; items\.0\.expirationDate: must be an ISO date/,
-      );
-    });
+    await t.step(
+      "POST restock turns expiration dates into expiresAt and passes its key on",
+      async () => {
+        const r = await call(api, "POST", `${base}/restock`, {
+          token,
+          body: {
+            items: [
+              { pizzaId: "margherita", quantity: 4, storageSlot: 1, expirationDate: "2030-01-31" },
+              {
+                pizzaId: "margherita",
+                quantity: 2,
+                storageSlot: 2,
+                expirationDate: "2030-02-01T12:00:00Z",
+              },
+            ],
+            performedBy: "Ann",
+          },
+        });
+        assert.equal(r.status, 200);
+        assert.deepEqual(last(), {
+          verb: "carousel.restock",
+          payload: {
+            items: [
+              {
+                pizzaId: "margherita",
+                quantity: 4,
+                storageSlot: 1,
+                expiresAt: Date.UTC(2030, 0, 31),
+              },
+              {
+                pizzaId: "margherita",
+                quantity: 2,
+                storageSlot: 2,
+                expiresAt: Date.UTC(2030, 1, 1, 12),
+              },
+            ],
+            performedBy: "Ann",
+          },
+        });
+        const keyed = await call(api, "POST", `${base}/restock`, {
+          token,
+          body: {
+            items: [{
+              pizzaId: "veggie",
+              quantity: 1,
+              storageSlot: 3,
+              expirationDate: "2030-01-31",
+            }],
+          },
+          headers: { "Idempotency-Key": "van-7:visit-3" },
+        });
+        assert.equal(keyed.status, 200);
+        assert.equal(last()?.payload.idempotencyKey, "van-7:visit-3");
+        const bad = await call(api, "POST", `${base}/restock`, {
+          token,
+          body: { items: [{ pizzaId: "m", quantity: 0, storageSlot: 1, expirationDate: "soon" }] },
+        });
+        assert.equal(bad.status, 400);
+        assert.match(
+          (bad.json.error as { message: string }).message,
+          /items\.0\.quantity: .*; items\.0\.expirationDate: must be an ISO date/,
+        );
+      },
+    );
 
     await t.step("GET status merges supervisor, oven, storage and safety", async () => {
       const r = await call(api, "GET", `${base}/status`, { token });

@@ -10,6 +10,7 @@ import type { Clock } from "../clock/clock.ts";
 import type { TypedBus } from "../bus/typed_bus.ts";
 import type { Logger } from "../log/log.ts";
 import { type CommandDef, OrderId } from "../protocol/define.ts";
+import { IdempotencyKey } from "../protocol/idempotency.ts";
 import {
   errorDefault,
   errorHandler,
@@ -43,6 +44,25 @@ export const MachineParams = z.object({ machineId: z.string() });
 
 /** `{orderId}` in a path. */
 export const OrderParams = z.object({ orderId: OrderId });
+
+/**
+ * Headers of the requests that act (create an order, pay, restock): an
+ * optional `Idempotency-Key`, sent again unchanged when the request is
+ * retried, so the retry gets the first result instead of acting twice.
+ */
+export const IdempotencyHeaders = z.object({
+  "idempotency-key": IdempotencyKey.optional().describe(
+    "One per attempt (per order, per payment attempt, per bill for cash, per restock), the same " +
+      "on every retry of it: the retry gets the first result; the same key with another body is " +
+      "409 CONFLICT",
+  ),
+});
+
+/** The key of `IdempotencyHeaders` as a bus command field, when one was sent. */
+export function keyOf(headers: z.infer<typeof IdempotencyHeaders>): { idempotencyKey?: string } {
+  const key = headers["idempotency-key"];
+  return key === undefined ? {} : { idempotencyKey: key };
+}
 
 /**
  * Middleware that answers 404 for a `machineId` path parameter other than

@@ -21,8 +21,10 @@ import {
   commandTimeoutMs,
   createSubApp,
   fieldsOf,
+  IdempotencyHeaders,
   jsonBody,
   jsonResponse,
+  keyOf,
   MachineParams,
   ourMachine,
   routeDeclarer,
@@ -175,7 +177,7 @@ const restockRoute = controlRoute({
   method: "post",
   path: "/api/v1/machine/{machineId}/restock",
   summary: "Loads pizzas into storage",
-  request: { params: MachineParams, body: jsonBody(RestockBody) },
+  request: { params: MachineParams, headers: IdempotencyHeaders, body: jsonBody(RestockBody) },
   responses: { 200: jsonResponse(carousel.Inventory, "Stock after restocking") },
 });
 
@@ -313,6 +315,7 @@ export function controlRoutes(deps: ApiDeps): OpenAPIHono {
     const r = await bus.request(carousel.restock, {
       items: lines,
       performedBy: performedBy ?? "technician",
+      ...keyOf(c.req.valid("header")),
     }, timeout);
     if (!r.ok) return failedResponse(c, r);
     return c.json(r.value, 200);

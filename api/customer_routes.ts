@@ -11,8 +11,10 @@ import {
   commandTimeoutMs,
   createSubApp,
   fieldsOf,
+  IdempotencyHeaders,
   jsonBody,
   jsonResponse,
+  keyOf,
   MachineParams,
   OrderParams,
   ourMachine,
@@ -29,24 +31,6 @@ export const CreateOrderBody = fieldsOf(order.create, ["pizzaId", "customerEmail
 
 /** Body of `POST /api/v1/order/{orderId}/payment`. */
 export const PayBody = fieldsOf(order.pay, ["method", "paymentDetails"]);
-
-/**
- * Headers of the customer's requests that create or pay: an optional
- * `Idempotency-Key`, sent again unchanged when the request is retried, so the
- * retry gets the first result instead of a second order or a second bill.
- */
-export const IdempotencyHeaders = z.object({
-  "idempotency-key": order.IdempotencyKey.optional().describe(
-    "One per order attempt or payment attempt (one per bill for cash), the same on every retry " +
-      "of it: the retry gets the first result; the same key with another body is 409 CONFLICT",
-  ),
-});
-
-/** The key of `IdempotencyHeaders` as a bus command field, when one was sent. */
-function keyOf(headers: z.infer<typeof IdempotencyHeaders>): { idempotencyKey?: string } {
-  const key = headers["idempotency-key"];
-  return key === undefined ? {} : { idempotencyKey: key };
-}
 
 /** Body of `POST /api/v1/order/{orderId}/pickup`. */
 export const PickupBody = fieldsOf(order.pickup, ["pickupCode"]);

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { defineCommand, defineEvent, OrderId } from "./define.ts";
 import { InventoryItem } from "./entities.ts";
+import { IdempotencyKey } from "./idempotency.ts";
 
 /** Why a pizza left storage without being sold. */
 export const DiscardReason = z.enum(["EXPIRED", "TIME_TEMPERATURE", "ABANDONED", "FAILED_ORDER"]);
@@ -65,10 +66,15 @@ export const RestockLine = z.object({
   expiresAt: z.number().int().positive(),
 });
 
-/** Loads pizzas; opens the 30-minute post-restock grace for storage temperature. */
+/**
+ * Loads pizzas; opens the 30-minute post-restock grace for storage temperature.
+ * With an `idempotencyKey` (one per loading), a retry whose reply was lost
+ * loads nothing more and gets the stock as it is.
+ */
 export const restock = defineCommand("carousel", "restock", {
   items: z.array(RestockLine).min(1).max(100),
   performedBy: z.string().min(1).max(100),
+  idempotencyKey: IdempotencyKey.optional(),
 }, Inventory);
 
 /** A technician serviced storage: sales may resume once it holds 5 °C. */

@@ -11,21 +11,11 @@ import {
   OrderId,
 } from "./define.ts";
 import { Cents, Order, Payment, Pizza } from "./entities.ts";
+import { IdempotencyKey } from "./idempotency.ts";
 import { PaymentToken } from "./payment.ts";
 
 /** A menu line: the pizza and whether it can be bought now. */
 export const MenuItem = Pizza.extend({ available: z.boolean() });
-
-/**
- * A key the client picks for one request and sends again, unchanged, when it
- * retries that request (after a timeout, say): the machine acts once per key
- * and answers every retry with the first result. A key sent again with a
- * different request is a CONFLICT. Optional: without one, every request acts.
- */
-export const IdempotencyKey = z.string().regex(
-  /^[\x21-\x7e]{1,128}$/,
-  "must be 1-128 visible ASCII characters",
-);
 
 /** The menu. */
 export const menu = defineCommand("order", "menu", {}, z.object({ pizzas: z.array(MenuItem) }));

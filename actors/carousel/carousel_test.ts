@@ -178,6 +178,52 @@ Deno.test("carousel: restock, reserve, retrieve", async (t) => {
   }
 });
 
+Deno.test("carousel: a restock under an idempotency key loads its pizzas once", async (t) => {
+  const rig = await startRig();
+  try {
+    const loading = {
+      performedBy: "tech-1",
+      items: [{
+        pizzaId: "margherita",
+        quantity: 3,
+        storageSlot: 0,
+        expiresAt: daysFromNow(rig, 3),
+      }],
+      idempotencyKey: "visit-1",
+    };
+    const first = await rig.must(restock, loading);
+    assert.equal(first.available.margherita, 3);
+
+    await t.step(
+      "a retry (its reply was lost, or the bus sent it twice) loads nothing",
+      async () => {
+        const again = await rig.must(restock, loading);
+        assert.deepEqual(again.items, first.items);
+        assert.equal((await rig.must(inventory, {})).available.margherita, 3);
+      },
+    );
+    await t.step("the key is journaled: a retry after a restart loads nothing either", async () => {
+      await rig.stopActor();
+      rig.restartActor();
+      assert.deepEqual((await rig.must(restock, loading)).items, first.items);
+    });
+    await t.step("the same key with other lines is a CONFLICT that changes nothing", async () => {
+      const other = { ...loading, items: [{ ...loading.items[0]!, quantity: 2 }] };
+      const r = await rig.call(restock, other);
+      assert.equal(!r.ok && r.error.code, "CONFLICT");
+      assert.match(!r.ok ? r.error.message : "", /visit-1/);
+      assert.deepEqual((await rig.must(inventory, {})).items, first.items);
+    });
+    await t.step("without a key, each restock loads: the key is what tells a retry", async () => {
+      const { idempotencyKey: _, ...unkeyed } = loading;
+      await rig.must(restock, unkeyed);
+      assert.equal((await rig.must(restock, unkeyed)).available.margherita, 9);
+    });
+  } finally {
+    await rig.close();
+  }
+});
+
 Deno.test("carousel: refuses bad restocks and bad requests, changing nothing", async (t) => {
   const rig = await startRig();
   try {

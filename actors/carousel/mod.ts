@@ -10,6 +10,7 @@ import { type Journal, transaction } from "../../journal/journal.ts";
 import type { CarouselDriver } from "../../hardware/carousel.ts";
 import { type ActorContext, type RunningActor, stateString } from "../actor.ts";
 import { fail, ok, type Result } from "../../protocol/define.ts";
+import { keyRetentionMs, keyReused, requestFingerprint } from "../../protocol/idempotency.ts";
 import { alert } from "../../protocol/common.ts";
 import type { Alert } from "../../protocol/entities.ts";
 import {
@@ -609,6 +610,19 @@ export function startCarousel(
 
     bus.serve(restock, (req) => {
       const nowMs = clock.now();
+      const key = req.idempotencyKey;
+      const fingerprint = requestFingerprint("restock", {
+        items: req.items,
+        performedBy: req.performedBy,
+      });
+      if (key !== undefined) {
+        const known = store.restockFingerprint(key);
+        if (known !== null && known !== fingerprint) return keyReused(key);
+        if (known !== null) {
+          log.log("info", "restock already done", { by: req.performedBy, key });
+          return ok(snapshotInventory(nowMs));
+        }
+      }
       const checked = checkRestock(req.items, occupancy(), {
         menuPizzaIds,
         storageSlots: config.storageSlots,
@@ -628,6 +642,9 @@ export function startCarousel(
         });
         store.setState("stocked", true);
         store.setState("graceUntilMs", graceUntilMs);
+        if (key !== undefined) {
+          store.rememberRestock(key, fingerprint, nowMs, nowMs - keyRetentionMs);
+        }
       });
       actor.send({ type: "RESTOCKED", graceUntilMs });
       log.log("info", "restocked", { by: req.performedBy, lines: req.items.length });

@@ -102,6 +102,13 @@ const MIGRATIONS = [
     description TEXT NOT NULL
   );
   CREATE TABLE carousel_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // A restock's idempotency key, written in the restock's own transaction, so
+  // a retry whose reply was lost never loads the pizzas twice.
+  `CREATE TABLE carousel_restocks (
+    idempotency_key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+  )`,
 ];
 
 type Row = Record<string, unknown>;
@@ -321,6 +328,22 @@ export class CarouselStore {
       `INSERT INTO carousel_maintenance_log (log_id, at_ms, type, performed_by, description)
        VALUES (?, ?, ?, ?, ?)`,
     ).run(e.logId, e.atMs, e.type, e.performedBy, e.description);
+  }
+
+  /** The fingerprint of the restock made under idempotency key `key`, or null. */
+  restockFingerprint(key: string): string | null {
+    const r = this.db.prepare(
+      "SELECT fingerprint FROM carousel_restocks WHERE idempotency_key = ?",
+    ).get(key) as Row | undefined;
+    return r ? String(r.fingerprint) : null;
+  }
+
+  /** Remembers the restock made under `key`; forgets keys used before `forgetBefore`. */
+  rememberRestock(key: string, fingerprint: string, atMs: number, forgetBefore: number): void {
+    this.db.prepare("DELETE FROM carousel_restocks WHERE at_ms < ?").run(forgetBefore);
+    this.db.prepare(
+      "INSERT INTO carousel_restocks (idempotency_key, fingerprint, at_ms) VALUES (?, ?, ?)",
+    ).run(key, fingerprint, atMs);
   }
 
   /** A value of the carousel's own state, or `fallback` when never written. */

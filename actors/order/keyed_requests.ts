@@ -4,12 +4,9 @@
  * first order or payment instead of a second one. Keys are journaled before the
  * request acts, so this holds across a restart of the controller too.
  */
-import { createHash } from "node:crypto";
-import { fail, type Result } from "../../protocol/define.ts";
+import type { Result } from "../../protocol/define.ts";
+import { keyRetentionMs, keyReused, requestFingerprint } from "../../protocol/idempotency.ts";
 import type { OrderStore } from "./order_store.ts";
-
-/** How long a key is remembered: retries come within minutes, not a day later. */
-export const keyRetentionMs = 24 * 3_600_000;
 
 /** What one command does under a key, given the order id the key is bound to. */
 export type KeyedAct<R> = (orderId: string) => Promise<Result<R>>;
@@ -41,15 +38,15 @@ export class KeyedRequests {
     act: KeyedAct<R>,
   ): Promise<Result<R>> {
     if (key === undefined) return act(newOrderId());
-    const fingerprint = fingerprintOf(verb, body);
+    const fingerprint = requestFingerprint(verb, body);
     const flying = this.inFlight.get(key);
     if (flying) {
       return flying.fingerprint === fingerprint
         ? flying.reply as Promise<Result<R>>
-        : Promise.resolve(reused(key));
+        : Promise.resolve(keyReused(key));
     }
     const known = this.store.request(key);
-    if (known && known.fingerprint !== fingerprint) return Promise.resolve(reused(key));
+    if (known && known.fingerprint !== fingerprint) return Promise.resolve(keyReused(key));
     if (known?.reply != null) return Promise.resolve({ ok: true, value: known.reply as R });
     const orderId = known?.orderId ?? newOrderId();
     const now = this.now();
@@ -61,31 +58,4 @@ export class KeyedRequests {
     this.inFlight.set(key, { fingerprint, reply });
     return reply;
   }
-}
-
-function reused(key: string): Result<never> {
-  return fail(
-    "CONFLICT",
-    `Idempotency key "${key}" was already used for a different request: use a new key for a new request`,
-  );
-}
-
-/**
- * A digest of the command and its body, so a payment token is compared without
- * being journaled.
- */
-function fingerprintOf(verb: string, body: Record<string, unknown>): string {
-  return createHash("sha256").update(`${verb}\n${canonicalJson(body)}`).digest("base64url");
-}
-
-/** JSON with object keys sorted, so equal bodies give equal text. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
 }

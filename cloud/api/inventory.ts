@@ -98,7 +98,11 @@ export function inventoryRoutes(deps: AdminDeps): OpenAPIHono {
       await audit(deps, c, "restock", machineId, "UNAVAILABLE", { logId });
       return errorResponse(c, "UNAVAILABLE", "The cloud has no NATS connection to machines");
     }
-    const r = await deps.bus.request(carousel.restock, { items: lines, performedBy: who }, {
+    const r = await deps.bus.request(carousel.restock, {
+      items: lines,
+      performedBy: who,
+      idempotencyKey: `cloud-${logId}`,
+    }, {
       machineId,
       timeoutMs: deps.commandTimeoutMs,
     });

@@ -272,7 +272,12 @@ export function scheduleFaults(deps: TechnicianDeps, faults: ScheduledFault[]): 
           storageSlot: l.storageSlot,
           expiresAt: deps.startMs + Math.round(l.expiresInH * 3_600_000),
         }));
-        const r = await ask(carousel.restock, { items, performedBy: f.performedBy });
+        // One key per visit: a retry after a lost reply must not load the pizzas again.
+        const r = await ask(carousel.restock, {
+          items,
+          performedBy: f.performedBy,
+          idempotencyKey: `restock-${f.index}`,
+        });
         if (r.ok) deps.restocked(items);
         deps.event("technician.restock", {
           fault: f.index,

@@ -99,13 +99,26 @@ export class InvariantChecker {
   private ovenOver = false;
   private nextOvenSampleMs = -Infinity;
   private checkedServed = new Set<string>();
+  /** When the world kept customers away from the pickup area (`customerAbsent`). */
+  private readonly absences: { fromMs: number; toMs: number }[] = [];
 
   /** Starts watching the plant's signals. */
   constructor(private readonly d: InvariantDeps) {
-    d.plant.onChange((signal) => {
+    if (d.plant.get("customerAbsent")) this.absences.push({ fromMs: d.now(), toMs: Infinity });
+    d.plant.onChange((signal, value) => {
+      if (signal === "customerAbsent") {
+        if (value) this.absences.push({ fromMs: d.now(), toMs: Infinity });
+        else if (this.absences.length > 0) this.absences[this.absences.length - 1]!.toMs = d.now();
+        return;
+      }
       if (signal === "pickupDoorOpen") this.checkArm(`the pickup door opened`);
       else d.defer(() => this.checkArm(`"${signal}" changed`));
     });
+  }
+
+  /** Whether customers were kept away at some time in [fromMs, toMs]. */
+  private absentDuring(fromMs: number, toMs: number): boolean {
+    return this.absences.some((a) => a.fromMs <= toMs && a.toMs >= fromMs);
   }
 
   /** Hottest oven temperature, °C. */
@@ -577,6 +590,12 @@ export class InvariantChecker {
         const reason = row ? (JSON.parse(row.order_json) as { reason?: string }).reason : undefined;
         if (row?.status === "DISPENSED") continue;
         if (row?.status === "REFUNDED" && !/not collected/.test(reason ?? "")) continue;
+        // The door did open to the code, but the world kept the customer away
+        // from it: the pizza left untaken is the scenario's doing.
+        if (
+          c.codeAcceptedAtMs !== null &&
+          this.absentDuring(c.codeAcceptedAtMs, c.leftAtMs ?? atMs)
+        ) continue;
         this.violate({
           invariant: "pickup-works",
           atMs: c.refusedAtMs,

@@ -285,3 +285,59 @@ Deno.test("invariant one-order-per-request: an order request made twice is caugh
     r.close();
   }
 });
+
+Deno.test("invariant pickup-works: a refused code is excused only when the world kept the customer away", async (t) => {
+  const id = "00000000-0000-4000-8000-000000000007";
+  /** A rig whose order was refunded uncollected after the customer's code was refused, then accepted. */
+  const uncollected = () => {
+    const r = rig();
+    r.orders.save({
+      order: { ...r.order(id, "REFUNDED"), reason: "pizza not collected within 30 minutes" },
+      pizza,
+      stage: "done",
+      wrongCodes: 0,
+      locked: false,
+      paidAt: t0,
+      payment: null,
+    }, t0);
+    const c: CustomerRecord = {
+      ...customer(1, id),
+      refusedAtMs: t0 + 60_000,
+      codeAcceptedAtMs: t0 + 80_000,
+      leftAtMs: t0 + 380_000,
+    };
+    return { r, end: { ...r.end, customers: [c] } };
+  };
+  const pickupViolations = (r: ReturnType<typeof rig>, end: FinalState) =>
+    r.checker.finish(end).filter((v) => v.invariant === "pickup-works");
+
+  await t.step("a present customer who never got the pizza is a violation", async () => {
+    const { r, end } = uncollected();
+    try {
+      // Kept away before the door opened to the code: no excuse.
+      r.plant.set("customerAbsent", true);
+      await r.clock.runFor(30_000);
+      r.plant.set("customerAbsent", false);
+      await r.clock.runFor(400_000);
+      assert.equal(pickupViolations(r, end).length, 1);
+    } finally {
+      r.close();
+    }
+  });
+  await t.step(
+    "kept away while the door was open to the code: not the machine's fault",
+    async () => {
+      const { r, end } = uncollected();
+      try {
+        await r.clock.runFor(100_000);
+        r.plant.set("customerAbsent", true);
+        await r.clock.runFor(120_000);
+        r.plant.set("customerAbsent", false);
+        await r.clock.runFor(200_000);
+        assert.deepEqual(pickupViolations(r, end), []);
+      } finally {
+        r.close();
+      }
+    },
+  );
+});

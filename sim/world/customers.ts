@@ -51,6 +51,8 @@ export interface CustomerRecord {
   pickedUpAtMs: number | null;
   /** When the right code was first refused while the order was READY. */
   refusedAtMs: number | null;
+  /** When the machine last accepted the customer's code and opened the door. */
+  codeAcceptedAtMs: number | null;
 }
 
 /** A customer who has just arrived and done nothing yet. */
@@ -70,6 +72,7 @@ export function newCustomerRecord(id: number, arrivedAtMs: number): CustomerReco
     paidAtMs: null,
     pickedUpAtMs: null,
     refusedAtMs: null,
+    codeAcceptedAtMs: null,
   };
 }
 
@@ -280,6 +283,7 @@ export function startCustomers(o: CustomerOptions): CustomerCrowd {
         ...(res.ok ? { message: res.value.message } : { code: res.error.code }),
       });
       if (res.ok && res.value.success) {
+        c.codeAcceptedAtMs = clock.now();
         const end = await watch(orderId, (s) => s === "DISPENSED", 5 * 60_000);
         if (end?.status === "DISPENSED") c.pickedUpAtMs = clock.now();
         return end?.status ?? "UNKNOWN";

@@ -243,8 +243,9 @@ export const orderMachine = setup({
     })),
   },
   guards: {
-    authorized: (_, params: { payment: Payment }) => params.payment.status === "AUTHORIZED",
-    declined: (_, params: { payment: Payment }) => params.payment.status === "FAILED",
+    // Null when the payment actor never heard of the order (the request was lost).
+    authorized: (_, params: { payment: Payment | null }) => params.payment?.status === "AUTHORIZED",
+    declined: (_, params: { payment: Payment | null }) => params.payment?.status === "FAILED",
     cancelRequested: ({ context }) => context.cancelRequest !== null,
     locked: ({ context }) => context.record.locked,
     codeMatches: ({ context, event }) =>
@@ -323,7 +324,7 @@ export const orderMachine = setup({
         input: ({ context }) => ({ orderId: context.record.order.orderId }),
         onDone: [
           {
-            guard: { type: "authorized", params: ({ event }) => ({ payment: event.output! }) },
+            guard: { type: "authorized", params: ({ event }) => ({ payment: event.output }) },
             target: "paid",
             actions: {
               type: "rememberPayment",

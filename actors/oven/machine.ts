@@ -452,7 +452,13 @@ export const ovenMachine = setup({
     hasSample: ({ context }) => context.lastSampleMs !== null,
     abortsActiveSession: ({ context, event }) =>
       event.type === "ABORT" && context.session?.record.orderId === event.orderId,
-    withinBand: ({ context }) => inBand(context, context.temperatureC),
+    // Only a reading taken since the session began counts: one from before it
+    // was judged against the old target's band, and the oven may have left the
+    // new band since without a crossing being reported.
+    withinBand: ({ context }) =>
+      context.session !== null && context.lastSampleMs !== null &&
+      context.lastSampleMs >= context.session.record.startedAt &&
+      inBand(context, context.temperatureC),
     bakeDone: ({ context }) =>
       context.session !== null && context.session.bakedMs >= context.session.cookTimeMs,
     idleStateIs: ({ context }, params: { from: IdleState | null; to: IdleState }) =>

@@ -50,6 +50,8 @@ export interface SimHardwareOptions {
   ledgerPath?: string;
   /** Clock ms the simulated gateway takes per answer. */
   gatewayLatencyMs?: number;
+  /** Draws the oven thermocouple's noise (default: exact readings). */
+  random?: Random;
 }
 
 /** Builds the simulated plant and its devices on `clock`. */
@@ -59,7 +61,10 @@ export function createSimHardware(
   options: SimHardwareOptions = {},
 ): SimHardware {
   const plant = new SimPlant(clock);
-  const oven = createSimOven(plant);
+  const oven = createSimOven(
+    plant,
+    options.random ? { thermocouple: { random: options.random } } : {},
+  );
   const carousel = createSimCarousel(plant, { slots: config.storageSlots });
   const arm = createSimArm(plant);
   const payment = createSimPayment(plant, {

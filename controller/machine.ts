@@ -89,6 +89,7 @@ export async function startMachine(
   const hardware = runs("plant")
     ? createSimHardware(clock, config, {
       ledgerPath: join(dir, "gateway.db"),
+      random,
       ...(options.gatewayLatencyMs !== undefined
         ? { gatewayLatencyMs: options.gatewayLatencyMs }
         : {}),

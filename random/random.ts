@@ -51,3 +51,9 @@ export function createSeededRandom(seed: number): Random {
     float: () => uniformFloat64(rng),
   };
 }
+
+/** A normal draw with mean 0 and standard deviation `sd` from `random` (Box–Muller). */
+export function gaussian(random: Random, sd: number): number {
+  const radius = Math.sqrt(-2 * Math.log(1 - random.float()));
+  return sd * radius * Math.cos(2 * Math.PI * random.float());
+}

@@ -43,6 +43,12 @@ export interface OvenLimits {
   slowMinRiseC: number;
   /** Within this of target a session bakes and the oven counts as holding. */
   bandC: number;
+  /**
+   * How far a reading may be from the true temperature (thermocouple and
+   * amplifier): a bake counts only while the reading is this far inside the
+   * band, so the pizza truly was in it.
+   */
+  sensorErrorC: number;
   /** Holding ends only beyond this, so the state does not chatter at the band's edge. */
   holdExitBandC: number;
   /** Without a target the oven is `off` below this and `cooling` above it. */
@@ -79,6 +85,7 @@ export const defaultOvenLimits: OvenLimits = {
   slowWindowMs: 60_000,
   slowMinRiseC: 5,
   bandC: 10,
+  sensorErrorC: 1,
   holdExitBandC: 15,
   coldC: 50,
   expectedHeatRateCPerS: 0.6,
@@ -86,7 +93,7 @@ export const defaultOvenLimits: OvenLimits = {
   standbyTargetC: defaultPreheatTargets.standbyC,
   policyPeriodMs: 60_000,
   telemetryPeriodMs: 1_000,
-  telemetryDeadbandC: 0.5,
+  telemetryDeadbandC: 1,
   telemetryKeepaliveMs: 10_000,
   progressPeriodMs: 5_000,
   samplePeriodMs: 5_000,
@@ -193,8 +200,10 @@ export function idleStateFor(context: OvenContext, from: IdleState | null): Idle
   return errorC < 0 ? "preheating" : "cooling";
 }
 
+/** Whether a session bakes at the reading `temperatureC`: inside the band by the sensor's error. */
 function inBand(context: OvenContext, temperatureC: number): boolean {
-  return Math.abs(temperatureC - heatTargetC(context)) <= context.limits.bandC;
+  const { bandC, sensorErrorC } = context.limits;
+  return Math.abs(temperatureC - heatTargetC(context)) <= bandC - sensorErrorC;
 }
 
 function readingInRange(limits: OvenLimits, temperatureC: number): boolean {
@@ -235,7 +244,8 @@ function sessionRecord(
 ): CookingSession {
   const remainingMs = Math.max(0, Math.ceil(session.cookTimeMs - session.bakedMs));
   const { record } = session;
-  const toBandC = record.targetTemperatureC - context.limits.bandC - context.temperatureC;
+  const { bandC, sensorErrorC } = context.limits;
+  const toBandC = record.targetTemperatureC - (bandC - sensorErrorC) - context.temperatureC;
   const heatUpMs = record.status === "HEATING" && toBandC > 0
     ? Math.ceil(toBandC / context.limits.expectedHeatRateCPerS * 1000)
     : 0;

@@ -5,7 +5,18 @@
  * inputs at the same clock times give the same temperatures.
  */
 import type { OvenDriver } from "../oven.ts";
+import { gaussian, type Random } from "../../random/random.ts";
 import type { OvenProbe, SimPlant } from "./plant.ts";
+
+/** How the simulated thermocouple and its amplifier err. */
+export interface ThermocoupleError {
+  /** Draws the noise; a seeded stream in the simulator. */
+  random: Random;
+  /** Standard deviation of the noise, in °C (default 0.25). */
+  noiseC?: number;
+  /** The amplifier's step: readings are multiples of it, in °C (default 0.25, a MAX31855's). */
+  resolutionC?: number;
+}
 
 /** Physical constants of the simulated oven. */
 export interface SimOvenOptions {
@@ -23,6 +34,8 @@ export interface SimOvenOptions {
   pizzaLoadJ?: number;
   /** What an open thermocouple reads (default 1372, type K full scale). */
   openThermocoupleC?: number;
+  /** Reading noise and resolution; without it the reading is the exact temperature. */
+  thermocouple?: ThermocoupleError;
 }
 
 /** The oven model's probe plus what the rest of the simulated world does to it. */
@@ -63,6 +76,12 @@ export function createSimOven(plant: SimPlant, options: SimOvenOptions = {}): Si
   const stepMs = positive("stepMs", options.stepMs ?? 100);
   const pizzaLoadJ = options.pizzaLoadJ ?? 40_000;
   const openThermocoupleC = options.openThermocoupleC ?? 1372;
+  const tc = options.thermocouple;
+  const noiseC = tc?.noiseC ?? 0.25;
+  const resolutionC = positive("resolutionC", tc?.resolutionC ?? 0.25);
+  /** What the thermocouple reads of `trueC`. */
+  const reading = (trueC: number): number =>
+    tc ? Math.round((trueC + gaussian(tc.random, noiseC)) / resolutionC) * resolutionC : trueC;
   const clock = plant.clock;
   // Exact solution of C·dT/dt = P − k·(T − Tamb) over one sub-step with P held.
   const decay = Math.exp(-(stepMs / 1000) * heatLossWPerK / thermalMassJPerK);
@@ -132,7 +151,7 @@ export function createSimOven(plant: SimPlant, options: SimOvenOptions = {}): Si
   const driver: OvenDriver = {
     readTemperatureC() {
       advance();
-      return Promise.resolve(plant.get("thermocoupleFailed") ? openThermocoupleC : tempC);
+      return Promise.resolve(plant.get("thermocoupleFailed") ? openThermocoupleC : reading(tempC));
     },
     setHeaterPct(pct) {
       if (!Number.isFinite(pct) || pct < 0 || pct > 100) {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createSimOven } from "./oven.ts";
 import { SimPlant } from "./plant.ts";
 import { manualClock } from "../../testing/manual_clock.ts";
+import { createSeededRandom } from "../../random/random.ts";
 
 function setup(options: Parameters<typeof createSimOven>[1] = {}) {
   const clock = manualClock();
@@ -145,4 +146,27 @@ Deno.test("sim oven model", async (t) => {
     model.dispose();
     assert.equal(plant.oven, null);
   });
+});
+
+Deno.test("sim oven thermocouple: noisy readings in the amplifier's steps, replayable by seed", async () => {
+  const readings = async (seed: number) => {
+    const { driver, model } = setup({
+      startTempC: 220.1,
+      thermocouple: { random: createSeededRandom(seed), noiseC: 0.5 },
+    });
+    const out: number[] = [];
+    for (let i = 0; i < 2000; i++) out.push(await driver.readTemperatureC());
+    assert.equal(model.temperatureC(), 220.1, "reading does not change the oven");
+    return out;
+  };
+  const r = await readings(7);
+  assert.ok(r.every((c) => Number.isInteger(c / 0.25)), "multiples of 0.25 °C");
+  const mean = r.reduce((s, c) => s + c, 0) / r.length;
+  const sd = Math.sqrt(r.reduce((s, c) => s + (c - mean) ** 2, 0) / r.length);
+  assert.ok(Math.abs(mean - 220.1) < 0.05, `mean ${mean}`);
+  assert.ok(sd > 0.45 && sd < 0.55, `sd ${sd}`);
+  assert.deepEqual(await readings(7), r);
+  assert.notDeepEqual(await readings(8), r);
+  // Without a thermocouple error the reading is the exact temperature.
+  assert.equal(await setup({ startTempC: 220.1 }).driver.readTemperatureC(), 220.1);
 });

@@ -187,6 +187,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldResult> {
   }
   const hardware = createSimHardware(clock, config, {
     gatewayLatencyMs: scenario.machine.gatewayLatencyMs,
+    random: stream(seed, "thermocouple"),
   });
   const journal = openJournal(":memory:");
 

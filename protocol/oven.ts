@@ -35,7 +35,8 @@ const TargetC = z.number().min(0).max(280);
 
 /**
  * Starts baking `orderId` at `targetC` for `cookTimeMs` (baking time counts only
- * while the oven is within 10 °C of target). Idempotent per order: a repeat
+ * while the oven reads within 9 °C of target: its 10 °C band less the
+ * thermocouple's 1 °C error). Idempotent per order: a repeat
  * returns the session. CONFLICT while another session runs or in fault.
  */
 export const cook = defineCommand("oven", "cook", {

@@ -81,6 +81,12 @@ export interface FinalState {
   probe: CustomerRecord | null | "skipped";
 }
 
+/** A stretch of virtual time; `toMs` is Infinity while it lasts. */
+interface Span {
+  fromMs: number;
+  toMs: number;
+}
+
 /** Tolerance of the physical bake check: two sampling periods. */
 const bakeToleranceMs = 2000;
 /** The oven's temperature is kept this often for the bake check and the report. */
@@ -100,25 +106,34 @@ export class InvariantChecker {
   private nextOvenSampleMs = -Infinity;
   private checkedServed = new Set<string>();
   /** When the world kept customers away from the pickup area (`customerAbsent`). */
-  private readonly absences: { fromMs: number; toMs: number }[] = [];
+  private readonly absences: Span[] = [];
+  /** When the pickup door was open. */
+  private readonly doorOpenings: Span[] = [];
 
   /** Starts watching the plant's signals. */
   constructor(private readonly d: InvariantDeps) {
-    if (d.plant.get("customerAbsent")) this.absences.push({ fromMs: d.now(), toMs: Infinity });
+    const follow = (spans: Span[], on: unknown) => {
+      if (on) spans.push({ fromMs: d.now(), toMs: Infinity });
+      else if (spans.length > 0) spans[spans.length - 1]!.toMs = d.now();
+    };
+    if (d.plant.get("customerAbsent")) follow(this.absences, true);
     d.plant.onChange((signal, value) => {
-      if (signal === "customerAbsent") {
-        if (value) this.absences.push({ fromMs: d.now(), toMs: Infinity });
-        else if (this.absences.length > 0) this.absences[this.absences.length - 1]!.toMs = d.now();
-        return;
-      }
+      if (signal === "customerAbsent") return follow(this.absences, value);
+      if (signal === "pickupDoorOpen") follow(this.doorOpenings, value);
       if (signal === "pickupDoorOpen") this.checkArm(`the pickup door opened`);
       else d.defer(() => this.checkArm(`"${signal}" changed`));
     });
   }
 
-  /** Whether customers were kept away at some time in [fromMs, toMs]. */
-  private absentDuring(fromMs: number, toMs: number): boolean {
-    return this.absences.some((a) => a.fromMs <= toMs && a.toMs >= fromMs);
+  /**
+   * Whether the door opened in [fromMs, toMs] and the world kept customers
+   * away while it was open.
+   */
+  private absentAtOpenDoor(fromMs: number, toMs: number): boolean {
+    const overlap = (a: Span, b: Span) => a.fromMs <= b.toMs && a.toMs >= b.fromMs;
+    return this.doorOpenings.some((door) =>
+      door.fromMs >= fromMs && door.fromMs <= toMs && this.absences.some((a) => overlap(a, door))
+    );
   }
 
   /** Hottest oven temperature, °C. */
@@ -594,7 +609,7 @@ export class InvariantChecker {
         // from it: the pizza left untaken is the scenario's doing.
         if (
           c.codeAcceptedAtMs !== null &&
-          this.absentDuring(c.codeAcceptedAtMs, c.leftAtMs ?? atMs)
+          this.absentAtOpenDoor(c.codeAcceptedAtMs, c.leftAtMs ?? atMs)
         ) continue;
         this.violate({
           invariant: "pickup-works",

@@ -308,36 +308,51 @@ Deno.test("invariant pickup-works: a refused code is excused only when the world
     };
     return { r, end: { ...r.end, customers: [c] } };
   };
-  const pickupViolations = (r: ReturnType<typeof rig>, end: FinalState) =>
-    r.checker.finish(end).filter((v) => v.invariant === "pickup-works");
-
-  await t.step("a present customer who never got the pizza is a violation", async () => {
+  /** Plays `changes` (offsets from t0) on the plant, then returns pickup-works violations. */
+  const pickupViolations = async (
+    changes: [number, "customerAbsent" | "pickupDoorOpen", boolean][],
+  ) => {
     const { r, end } = uncollected();
     try {
-      // Kept away before the door opened to the code: no excuse.
-      r.plant.set("customerAbsent", true);
-      await r.clock.runFor(30_000);
-      r.plant.set("customerAbsent", false);
-      await r.clock.runFor(400_000);
-      assert.equal(pickupViolations(r, end).length, 1);
+      for (const [atMs, signal, value] of changes) {
+        await r.clock.runUntil(t0 + atMs);
+        r.plant.set(signal, value);
+      }
+      await r.clock.runUntil(t0 + 400_000);
+      return r.checker.finish(end).filter((v) => v.invariant === "pickup-works");
     } finally {
       r.close();
     }
+  };
+  // The code is accepted at 80 s; the door is open from 81 s to 142 s.
+  const doorOpen: [number, "pickupDoorOpen", boolean][] = [
+    [81_000, "pickupDoorOpen", true],
+    [142_000, "pickupDoorOpen", false],
+  ];
+
+  await t.step("a present customer who never got the pizza is a violation", async () => {
+    const v = await pickupViolations([
+      [0, "customerAbsent", true],
+      [30_000, "customerAbsent", false],
+      ...doorOpen,
+    ]);
+    assert.equal(v.length, 1);
   });
-  await t.step(
-    "kept away while the door was open to the code: not the machine's fault",
-    async () => {
-      const { r, end } = uncollected();
-      try {
-        await r.clock.runFor(100_000);
-        r.plant.set("customerAbsent", true);
-        await r.clock.runFor(120_000);
-        r.plant.set("customerAbsent", false);
-        await r.clock.runFor(200_000);
-        assert.deepEqual(pickupViolations(r, end), []);
-      } finally {
-        r.close();
-      }
-    },
-  );
+  await t.step("kept away only after the door closed: still the machine's doing", async () => {
+    const v = await pickupViolations([
+      ...doorOpen,
+      [200_000, "customerAbsent", true],
+      [260_000, "customerAbsent", false],
+    ]);
+    assert.equal(v.length, 1);
+  });
+  await t.step("kept away while the door was open to the code: the world's doing", async () => {
+    const v = await pickupViolations([
+      doorOpen[0]!,
+      [100_000, "customerAbsent", true],
+      doorOpen[1]!,
+      [220_000, "customerAbsent", false],
+    ]);
+    assert.deepEqual(v, []);
+  });
 });

@@ -41,12 +41,13 @@ export interface OvenLimits {
   /** With the heater saturated, the oven must rise `slowMinRiseC` within `slowWindowMs`. */
   slowWindowMs: number;
   slowMinRiseC: number;
-  /** Within this of target a session bakes and the oven counts as holding. */
+  /** Within this of target the oven counts as holding and a session bakes (less `sensorErrorC`). */
   bandC: number;
   /**
    * How far a reading may be from the true temperature (thermocouple and
    * amplifier): a bake counts only while the reading is this far inside the
-   * band, so the pizza truly was in it.
+   * band, so a reading that errs at the band's edge credits no time the pizza
+   * spent outside it.
    */
   sensorErrorC: number;
   /** Holding ends only beyond this, so the state does not chatter at the band's edge. */
@@ -200,10 +201,14 @@ export function idleStateFor(context: OvenContext, from: IdleState | null): Idle
   return errorC < 0 ? "preheating" : "cooling";
 }
 
-/** Whether a session bakes at the reading `temperatureC`: inside the band by the sensor's error. */
+/** How far from target a reading may be for a session to bake: the band less the sensor's error. */
+function bakeBandC(limits: OvenLimits): number {
+  return limits.bandC - limits.sensorErrorC;
+}
+
+/** Whether a session bakes at the reading `temperatureC`. */
 function inBand(context: OvenContext, temperatureC: number): boolean {
-  const { bandC, sensorErrorC } = context.limits;
-  return Math.abs(temperatureC - heatTargetC(context)) <= bandC - sensorErrorC;
+  return Math.abs(temperatureC - heatTargetC(context)) <= bakeBandC(context.limits);
 }
 
 function readingInRange(limits: OvenLimits, temperatureC: number): boolean {
@@ -244,8 +249,7 @@ function sessionRecord(
 ): CookingSession {
   const remainingMs = Math.max(0, Math.ceil(session.cookTimeMs - session.bakedMs));
   const { record } = session;
-  const { bandC, sensorErrorC } = context.limits;
-  const toBandC = record.targetTemperatureC - (bandC - sensorErrorC) - context.temperatureC;
+  const toBandC = record.targetTemperatureC - bakeBandC(context.limits) - context.temperatureC;
   const heatUpMs = record.status === "HEATING" && toBandC > 0
     ? Math.ceil(toBandC / context.limits.expectedHeatRateCPerS * 1000)
     : 0;

@@ -222,7 +222,7 @@ Deno.test("oven: a cold pizza pauses the bake until the oven is back in the band
     await waitForState(r, "holding");
     const reply = await r.tb.bus.request(oven.cook, req, { timeoutMs });
     assert.ok(reply.ok);
-    // Already hot: the bake begins at the session's first reading, one control tick on.
+    // Already hot: the bake begins at the session's first reading, at the loop's next tick.
     await waitFor(
       "baking",
       () => r.progress.find((p) => p.orderId === req.orderId && p.status === "COOKING"),

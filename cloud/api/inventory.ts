@@ -98,11 +98,7 @@ export function inventoryRoutes(deps: AdminDeps): OpenAPIHono {
       await audit(deps, c, "restock", machineId, "UNAVAILABLE", { logId });
       return errorResponse(c, "UNAVAILABLE", "The cloud has no NATS connection to machines");
     }
-    const r = await deps.bus.request(carousel.restock, {
-      items: lines,
-      performedBy: who,
-      idempotencyKey: `cloud-${logId}`,
-    }, {
+    const r = await deps.bus.request(carousel.restock, { items: lines, performedBy: who }, {
       machineId,
       timeoutMs: deps.commandTimeoutMs,
     });

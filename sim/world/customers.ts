@@ -51,7 +51,7 @@ export interface CustomerRecord {
   pickedUpAtMs: number | null;
   /** When the right code was first refused while the order was READY. */
   refusedAtMs: number | null;
-  /** When the machine last accepted the customer's code and opened the door. */
+  /** When the machine accepted the customer's code and opened the door. */
   codeAcceptedAtMs: number | null;
 }
 

@@ -52,6 +52,11 @@ export function createSeededRandom(seed: number): Random {
   };
 }
 
+/** An exponential draw with mean `mean` from `random`. */
+export function exponential(random: Random, mean: number): number {
+  return -Math.log(1 - random.float()) * mean;
+}
+
 /** A normal draw with mean 0 and standard deviation `sd` from `random` (Box–Muller). */
 export function gaussian(random: Random, sd: number): number {
   const radius = Math.sqrt(-2 * Math.log(1 - random.float()));

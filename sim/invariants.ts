@@ -118,10 +118,11 @@ export class InvariantChecker {
     };
     if (d.plant.get("customerAbsent")) follow(this.absences, true);
     d.plant.onChange((signal, value) => {
-      if (signal === "customerAbsent") return follow(this.absences, value);
-      if (signal === "pickupDoorOpen") follow(this.doorOpenings, value);
-      if (signal === "pickupDoorOpen") this.checkArm(`the pickup door opened`);
-      else d.defer(() => this.checkArm(`"${signal}" changed`));
+      if (signal === "customerAbsent") follow(this.absences, value);
+      if (signal === "pickupDoorOpen") {
+        follow(this.doorOpenings, value);
+        this.checkArm(`the pickup door opened`);
+      } else d.defer(() => this.checkArm(`"${signal}" changed`));
     });
   }
 

@@ -9,12 +9,12 @@
  */
 import type { TypedBus } from "../../bus/typed_bus.ts";
 import { type Clock, sleep } from "../../clock/clock.ts";
-import type { Random } from "../../random/random.ts";
+import { exponential, type Random } from "../../random/random.ts";
 import type { CommandDef, Result } from "../../protocol/define.ts";
 import * as orders from "../../protocol/order.ts";
 import type { Payment } from "../../protocol/entities.ts";
 import type { Customers } from "../scenario.ts";
-import { exponential, weighted } from "./streams.ts";
+import { weighted } from "./streams.ts";
 
 /** How the kiosk treats a request that got no answer. */
 export interface KioskPolicy {

@@ -21,11 +21,6 @@ export function stream(seed: number, name: string): Random {
   return createSeededRandom(streamSeed(seed, name));
 }
 
-/** An exponential draw with mean `meanMs` from `random`. */
-export function exponential(random: Random, mean: number): number {
-  return -Math.log(1 - random.float()) * mean;
-}
-
 /** Picks a key of `weights` in proportion to its weight; undefined when all are 0. */
 export function weighted<K extends string>(
   random: Random,
